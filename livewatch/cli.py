@@ -1,0 +1,62 @@
+"""`livewatch serve`: every flag comes from a `Settings` field, with its default and help."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from livewatch.settings import Settings
+
+COMMANDS = ("serve",)
+
+
+def _flag_type(annotation: Any) -> Any:
+    for kind in (int, float, Path):
+        if annotation is kind or kind in getattr(annotation, "__args__", ()):
+            return kind
+    return str
+
+
+def add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    """One `--flag` per settings field; unset flags fall back to env vars, then defaults."""
+    for name, field in Settings.model_fields.items():
+        env = f"LIVEWATCH_{name.upper()}"
+        parser.add_argument(
+            f"--{name.replace('_', '-')}",
+            dest=name,
+            type=_flag_type(field.annotation),
+            default=None,
+            metavar=name.split("_")[0].upper(),
+            help=f"{field.description} (env {env}; default {field.default})",
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="livewatch",
+        description="A live dashboard of AI-agent workflows and API routes.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = commands.add_parser("serve", help="serve the dashboard, /api and /ws (the default)")
+    add_settings_flags(serve)
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    given = {k: v for k, v in vars(args).items() if k in Settings.model_fields and v is not None}
+    return Settings(**given)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # A bare `livewatch` (or one that starts with flags) means `livewatch serve`.
+    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
+        argv.insert(0, "serve")
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        from livewatch import server
+
+        server.run(settings_from(args))

@@ -1,0 +1,213 @@
+"""The single source of truth: current records, a sequence number, history and fan-out.
+
+A `Collection` holds one kind of record (workflows, routes) keyed by id. `apply()` works out
+what really changed, numbers the change, keeps it in a bounded history (for clients that
+resume) and offers it to every subscriber's bounded buffer. Everything runs on the event
+loop, so no locks are needed. The interface is narrow on purpose (`snapshot`, `apply`,
+`replace`, `since`, `subscribe`) so a Redis-backed collection can stand behind it later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from livewatch.records import route_key, workflow_key
+
+log = logging.getLogger("livewatch.hub")
+
+Record = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One numbered change: the records that are new or different, and the keys that left."""
+
+    seq: int
+    ts: float
+    upsert: tuple[Record, ...]
+    remove: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    seq: int
+    epoch: str
+    ts: float
+    records: list[Record]
+
+
+class SubscriptionState(enum.Enum):
+    OPEN = "open"
+    OVERFLOWED = "overflowed"  # fell too far behind; the outlet should drop the client
+    CLOSED = "closed"
+
+
+class Subscription:
+    """A subscriber's bounded buffer of changes, so a slow one never delays the others."""
+
+    def __init__(self, limit: int, detach: Callable[[Subscription], None]) -> None:
+        self._items: deque[Change] = deque()
+        self._limit = limit
+        self._detach = detach
+        self._ready = asyncio.Event()
+        self._ended = asyncio.Event()
+        self.state = SubscriptionState.OPEN
+
+    def offer(self, change: Change) -> None:
+        if self.state is not SubscriptionState.OPEN:
+            return
+        if len(self._items) >= self._limit:
+            self._end(SubscriptionState.OVERFLOWED)
+            return
+        self._items.append(change)
+        self._ready.set()
+
+    async def next_batch(self) -> list[Change]:
+        """Wait for changes and take all that are pending; [] once the subscription ended."""
+        while self.state is SubscriptionState.OPEN and not self._items:
+            self._ready.clear()
+            await self._ready.wait()
+        if self.state is not SubscriptionState.OPEN:
+            return []
+        batch = list(self._items)
+        self._items.clear()
+        return batch
+
+    async def ended(self) -> None:
+        """Wait until the subscription is closed or overflows."""
+        await self._ended.wait()
+
+    def close(self) -> None:
+        self._end(SubscriptionState.CLOSED)
+
+    def _end(self, state: SubscriptionState) -> None:
+        if self.state is not SubscriptionState.OPEN:
+            return
+        self.state = state
+        self._items.clear()
+        self._ready.set()
+        self._ended.set()
+        self._detach(self)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class Collection:
+    """The current records of one kind, with what changed and who is listening."""
+
+    name: str
+    key: Callable[[Record], str]
+    history_size: int = 1000
+    queue_size: int = 256
+    epoch: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    seq: int = 0
+    last_change_ts: float | None = None
+
+    def __post_init__(self) -> None:
+        self._records: dict[str, Record] = {}
+        self._history: deque[Change] = deque(maxlen=self.history_size)
+        self._subscribers: set[Subscription] = set()
+        self._sorted: tuple[int, list[Record]] | None = None
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def get(self, key: str) -> Record | None:
+        return self._records.get(key)
+
+    def records(self) -> list[Record]:
+        """All records sorted by key, computed once per sequence number."""
+        if self._sorted is None or self._sorted[0] != self.seq:
+            self._sorted = (self.seq, [self._records[k] for k in sorted(self._records)])
+        return self._sorted[1]
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(self.seq, self.epoch, time.time(), self.records())
+
+    def apply(self, upsert: Iterable[Record] = (), remove: Iterable[str] = ()) -> Change | None:
+        """Merge a batch; broadcast and return the change only if something really changed."""
+        changed = {}
+        for record in upsert:
+            k = self.key(record)
+            if self._records.get(k) != record:
+                changed[k] = record
+        gone = {k for k in remove if k in self._records and k not in changed}
+        if not changed and not gone:
+            return None
+        self._records.update(changed)
+        for k in gone:
+            del self._records[k]
+        self.seq += 1
+        self.last_change_ts = time.time()
+        change = Change(self.seq, self.last_change_ts, tuple(changed.values()), tuple(sorted(gone)))
+        self._history.append(change)
+        for subscriber in list(self._subscribers):
+            subscriber.offer(change)
+        log.info(
+            "[WS] Broadcasted %d %s update to %d clients",
+            len(changed) + len(gone),
+            self.name,
+            len(self._subscribers),
+        )
+        return change
+
+    def replace(self, records: Iterable[Record]) -> Change | None:
+        """Make the collection exactly `records`: the reconciliation path."""
+        fresh = {self.key(r): r for r in records}
+        return self.apply(fresh.values(), [k for k in self._records if k not in fresh])
+
+    def since(self, seq: int) -> list[Change] | None:
+        """The changes after `seq`, or None when the history no longer reaches back that far."""
+        if seq == self.seq:
+            return []
+        if seq > self.seq or not self._history or self._history[0].seq > seq + 1:
+            return None
+        return [c for c in self._history if c.seq > seq]
+
+    def subscribe(self, queue_size: int | None = None) -> Subscription:
+        subscription = Subscription(queue_size or self.queue_size, self._subscribers.discard)
+        self._subscribers.add(subscription)
+        return subscription
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    def close(self) -> None:
+        for subscriber in list(self._subscribers):
+            subscriber.close()
+
+
+@dataclass
+class Hub:
+    """Both collections the dashboard shows, built from one settings object."""
+
+    workflows: Collection
+    routes: Collection
+
+    @classmethod
+    def create(cls, history_size: int = 1000, queue_size: int = 256) -> Hub:
+        def make(name: str, key: Callable[[Record], str]) -> Collection:
+            return Collection(name, key, history_size=history_size, queue_size=queue_size)
+
+        return cls(workflows=make("workflows", workflow_key), routes=make("routes", route_key))
+
+    def collection(self, name: str) -> Collection:
+        return {"workflows": self.workflows, "routes": self.routes}[name]
+
+    def close(self) -> None:
+        self.workflows.close()
+        self.routes.close()

@@ -1,0 +1,102 @@
+"""The wire format: the seed's full lists and protocol 2's snapshots and deltas.
+
+With 10,000 workflows the seed message is megabytes, so it is encoded once per sequence
+number and the same text goes to every client, however many there are.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from livewatch.hub import Change, Collection, Record
+
+_encoded: dict[tuple[str, str, str], tuple[int, str]] = {}
+_deltas: dict[tuple[str, str, int], str] = {}
+
+
+def dumps(message: Any) -> str:
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+
+
+def _once_per_seq(collection: Collection, kind: str, build: Callable[[], Any]) -> str:
+    cache_key = (kind, collection.name, collection.epoch)
+    cached = _encoded.get(cache_key)
+    if cached is not None and cached[0] == collection.seq:
+        return cached[1]
+    text = dumps(build())
+    _encoded[cache_key] = (collection.seq, text)
+    return text
+
+
+def seed_message(collection: Collection) -> str:
+    """`{"type":"<name>_update","data":[...]}` for the collection's current state."""
+    return _once_per_seq(
+        collection,
+        "seed",
+        lambda: {"type": f"{collection.name}_update", "data": collection.records()},
+    )
+
+
+def snapshot_message(collection: Collection) -> str:
+    """Protocol 2's first message: the whole state, with the position to resume from."""
+    return dumps(
+        {
+            "type": "snapshot",
+            "seq": collection.seq,
+            "epoch": collection.epoch,
+            "ts": time.time(),
+            "data": collection.records(),
+        }
+    )
+
+
+def delta_message(collection: Collection, changes: Sequence[Change]) -> str:
+    """One delta for one or more consecutive changes; the last change's seq is the position."""
+    if len(changes) == 1:
+        return _delta_once(collection, changes[0])
+    return dumps(_merged(collection, changes))
+
+
+def _delta_once(collection: Collection, change: Change) -> str:
+    # Every client on protocol 2 is sent the same text for a change: encode it once.
+    key = (collection.name, collection.epoch, change.seq)
+    text = _deltas.get(key)
+    if text is None:
+        text = dumps(_delta(change.seq, change.ts, change.upsert, change.remove))
+        _deltas[key] = text
+        while len(_deltas) > 256:
+            del _deltas[next(iter(_deltas))]
+    return text
+
+
+def _merged(collection: Collection, changes: Sequence[Change]) -> dict[str, Any]:
+    latest: dict[str, Record | None] = {}
+    for change in changes:
+        latest.update({collection.key(r): r for r in change.upsert})
+        latest.update(dict.fromkeys(change.remove))
+    upsert = [r for r in latest.values() if r is not None]
+    remove = sorted(k for k, r in latest.items() if r is None)
+    return _delta(changes[-1].seq, changes[-1].ts, upsert, remove)
+
+
+def _delta(seq: int, ts: float, upsert: Iterable[Record], remove: Iterable[str]) -> dict[str, Any]:
+    return {"type": "delta", "seq": seq, "ts": ts, "upsert": list(upsert), "remove": list(remove)}
+
+
+def list_body(collection: Collection) -> str:
+    """The REST list: the seed returns a bare list of workflows, and routes with a total."""
+
+    def build() -> Any:
+        records = collection.records()
+        if collection.name == "routes":
+            return {"routes": records, "total": len(records)}
+        return records
+
+    return _once_per_seq(collection, "rest", build)
+
+
+def etag(collection: Collection) -> str:
+    return f'"{collection.epoch}-{collection.seq}"'

@@ -1,0 +1,90 @@
+"""The records livewatch publishes: the seed's wire fields first, our additions after."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PHASES: tuple[str, ...] = ("plan", "build", "test", "review", "document", "ship")
+
+Phase = Literal["plan", "build", "test", "review", "document", "ship"]
+Status = Literal["running", "completed", "failed", "idle", "error"]
+
+
+class Workflow(BaseModel):
+    """One `agents/<adw_id>/` folder, as the list views and `/ws/workflows` show it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # The seed's four fields: same names and types, so its React client works unchanged.
+    adw_id: str
+    issue_number: int | None = None
+    phase: Phase = "plan"
+    github_url: str | None = None
+    # Our additions.
+    status: Status = "idle"
+    issue_class: str | None = None
+    branch_name: str | None = None
+    model_set: str | None = None
+    all_adws: list[str] = Field(default_factory=list)
+    phases_done: int = 0
+    cost_usd: float | None = None
+    updated_at: str | None = None
+    error: str | None = None
+
+
+class AgentResult(BaseModel):
+    """The last `result` line of one agent's `raw_output.jsonl`."""
+
+    name: str
+    is_error: bool | None = None
+    num_turns: int | None = None
+    duration_ms: float | None = None
+    cost_usd: float | None = None
+    result: str | None = None
+    updated_at: str | None = None
+
+
+class PhaseStep(BaseModel):
+    """One of the six phases, for the detail page's timeline."""
+
+    phase: Phase
+    state: Literal["done", "current", "pending"]
+    started_at: str | None = None
+    log_tail: list[str] = Field(default_factory=list)
+
+
+class WorkflowDetail(Workflow):
+    """A workflow with everything the detail view needs: state, phases, agents, logs."""
+
+    state: dict[str, Any] = Field(default_factory=dict)
+    phases: list[PhaseStep] = Field(default_factory=list)
+    agents: list[AgentResult] = Field(default_factory=list)
+
+
+class Route(BaseModel):
+    """One method of one route of the introspected app."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+    method: str
+    handler: str
+    description: str = ""
+
+
+class RoutesList(BaseModel):
+    """`GET /api/routes`, as the seed shapes it."""
+
+    routes: list[Route]
+    total: int
+
+
+def route_key(route: dict[str, Any]) -> str:
+    """Routes are keyed by method and path, since one path serves many methods."""
+    return f"{route['method']} {route['path']}"
+
+
+def workflow_key(workflow: dict[str, Any]) -> str:
+    return str(workflow["adw_id"])

@@ -1,0 +1,105 @@
+"""The running process's parts, wired once: settings, hub, watchers and their lifecycle.
+
+The API and the pages reach the hub through `current()`; neither knows about the other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from livewatch import workflows
+from livewatch.hub import Hub
+from livewatch.records import Route, WorkflowDetail
+from livewatch.settings import Settings
+from livewatch.watch import RoutesWatcher, WorkflowWatcher, supervise
+
+log = logging.getLogger("livewatch")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    hub: Hub
+    workflow_watcher: WorkflowWatcher
+    routes_watcher: RoutesWatcher
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, settings: Settings, own_routes: Callable[[], list[Route]]) -> Runtime:
+        hub = Hub.create(history_size=settings.history, queue_size=settings.queue_size)
+        return cls(
+            settings=settings,
+            hub=hub,
+            workflow_watcher=WorkflowWatcher(
+                settings.agents_dir,
+                hub.workflows,
+                github_repo=settings.github_repo,
+                running_window_s=settings.running_window_s,
+                debounce_ms=settings.debounce_ms,
+                step_ms=settings.step_ms,
+                reconcile_s=settings.reconcile_s,
+            ),
+            routes_watcher=RoutesWatcher(hub.routes, own_routes=own_routes, target=settings.app),
+        )
+
+    def prime(self) -> None:
+        """Read the first snapshot before the port opens, so no client sees an empty list."""
+        self.workflow_watcher.prime()
+
+    async def start(self) -> None:
+        """Follow changes in supervised background tasks."""
+        await self.routes_watcher.load()
+        for name, run in (
+            ("workflow watcher", lambda: self.workflow_watcher.run(self.stop)),
+            ("routes watcher", lambda: self.routes_watcher.run(self.stop)),
+        ):
+            self._tasks.append(asyncio.create_task(supervise(name, run, self.stop)))
+        log.info("[STARTUP] Workflow and routes watchers started")
+
+    async def shutdown(self) -> None:
+        self.stop.set()
+        self.hub.close()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=3)
+
+    def workflow_detail(self, adw_id: str) -> WorkflowDetail | None:
+        """Read one workflow's full detail from disk, or None when there is no such workflow."""
+        folder = self.workflow_folder(adw_id)
+        if folder is None:
+            return None
+        return workflows.read_detail(
+            folder,
+            github_repo=self.settings.github_repo,
+            running_window=self.settings.running_window_s,
+        )
+
+    def workflow_folder(self, adw_id: str) -> Path | None:
+        """The folder of a valid id, and only one that really lies inside the agents dir."""
+        if not workflows.is_valid_adw_id(adw_id):
+            return None
+        root = self.settings.agents_dir.absolute()
+        folder = root / adw_id
+        if folder.is_symlink() or not folder.is_dir():
+            return None
+        if folder.resolve().parent != root.resolve():
+            return None
+        return folder
+
+
+_current: Runtime | None = None
+
+
+def install(runtime: Runtime) -> None:
+    global _current
+    _current = runtime
+
+
+def current() -> Runtime:
+    if _current is None:
+        raise RuntimeError("livewatch is not running: call livewatch.server.create() first")
+    return _current

@@ -1,0 +1,52 @@
+"""Every knob in one place: defaults here, then `LIVEWATCH_*` env vars, then CLI flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """The one settings object; each field becomes a `--flag` of `livewatch serve`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LIVEWATCH_", extra="ignore", populate_by_name=True
+    )
+
+    agents_dir: Path = Field(Path("agents"), description="the folder of agents/<adw_id>/ runs")
+    host: str = Field("127.0.0.1", description="address to bind; loopback unless told otherwise")
+    # The seed's .ports.env sets BACKEND_PORT, so honour it too.
+    port: int = Field(
+        8000,
+        description="port to serve on",
+        validation_alias=AliasChoices("LIVEWATCH_PORT", "BACKEND_PORT"),
+    )
+    app: str | None = Field(
+        None, description="show the routes of this FastAPI app (module:attribute) instead"
+    )
+    github_repo: str | None = Field(
+        None,
+        description="owner/name for issue links",
+        validation_alias=AliasChoices("LIVEWATCH_GITHUB_REPO", "GITHUB_REPO"),
+    )
+    pages: Path | None = Field(None, description="a folder of extra NiceGUI page modules to load")
+    debounce_ms: int = Field(
+        200, ge=1, description="longest a burst of file events is gathered into one batch"
+    )
+    step_ms: int = Field(5, ge=1, description="quiet time that ends a batch of file events early")
+    reconcile_s: float = Field(
+        30.0, gt=0, description="seconds between full rescans that repair dropped events"
+    )
+    running_window_s: float = Field(
+        300.0, gt=0, description="a workflow written within this many seconds is 'running'"
+    )
+    heartbeat_s: float = Field(
+        15.0, gt=0, description="seconds between pings to protocol-2 clients; 2 missed drop them"
+    )
+    history: int = Field(1000, ge=1, description="changes kept for clients that resume")
+    queue_size: int = Field(
+        256, ge=1, description="changes a client may fall behind before it is dropped"
+    )
+    log_level: str = Field("info", description="debug, info, warning or error")

@@ -1,0 +1,148 @@
+"""A pytest plugin: a real livewatch server on a free port, with a temp agents dir.
+
+Registered under the `pytest11` entry point, so `pip install livewatch` gives every test
+suite a `livewatch_server` fixture:
+
+    def test_new_workflow_shows_up(livewatch_server, page):
+        livewatch_server.agents.write("abcd1234", issue_number=7)
+        page.goto(livewatch_server.url)
+        expect(page.locator('[data-adw-id="abcd1234"]')).to_be_visible()
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import httpx
+import pytest
+
+from livewatch.agents_writer import AgentsWriter
+
+# The stable selectors the pages carry (documented in the README).
+SELECTORS = {
+    "connection_status": '[data-testid="connection-status"]',
+    "last_updated": '[data-testid="last-updated"]',
+    "workflows_table": '[data-testid="workflows-table"]',
+    "workflow_row": '[data-testid="workflow-row"]',
+    "routes_table": '[data-testid="routes-table"]',
+    "route_row": '[data-testid="route-row"]',
+    "search": '[data-testid="search"]',
+    "method_filter": '[data-testid="method-filter"]',
+    "routes_count": '[data-testid="routes-count"]',
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    """One `livewatch serve` child process you can start, kill and start again."""
+
+    def __init__(
+        self,
+        agents_dir: Path,
+        *,
+        port: int | None = None,
+        args: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+        log_path: Path | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        self.agents_dir = agents_dir
+        self.agents = AgentsWriter(agents_dir)
+        self.port = port or free_port()
+        self.args = list(args)
+        self.extra_env = env or {}
+        self.log_path = log_path or agents_dir.parent / f"livewatch-{self.port}.log"
+        self.cwd = cwd
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def ws_url(self, path: str) -> str:
+        return f"ws://127.0.0.1:{self.port}{path}"
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "livewatch", "serve",
+            "--agents-dir", str(self.agents_dir),
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            *self.args,
+        ]  # fmt: skip
+
+    def start(self, timeout: float = 30.0) -> LiveServer:
+        # NiceGUI treats a process with PYTEST_CURRENT_TEST as its own test harness.
+        env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+        env.update(self.extra_env)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            self.command(), stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.cwd
+        )
+        log.close()
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"livewatch exited early:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/api/routes", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise TimeoutError(f"livewatch did not answer within {timeout}s:\n{self.log()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int | None:
+        """Send `sig` and wait for the exit; returns the exit code."""
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    def restart(self) -> LiveServer:
+        self.stop()
+        return self.start()
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def get(self, path: str, **kwargs: object) -> httpx.Response:
+        return httpx.get(f"{self.url}{path}", timeout=10, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def livewatch_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """A running livewatch on a free port, watching an empty temp agents dir."""
+    agents = tmp_path / "agents"
+    agents.mkdir()
+    server = LiveServer(agents).start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,294 @@
+"""Turn filesystem events into batches for the hub, repair what inotify drops, never die.
+
+`WorkflowWatcher` follows `agents/`: each batch of events names the workflow folders that
+changed; only those are re-read (in a thread, so the event loop never blocks on disk) and
+applied to the hub in one go. A slow reconciliation scan makes the hub exact even when the
+kernel's event queue overflowed. `RoutesWatcher` does the same for the route table.
+`supervise` restarts a crashed loop with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Literal
+
+import watchfiles
+
+from livewatch import workflows
+from livewatch.hub import Collection
+from livewatch.records import Route
+from livewatch.routes import RoutesError, introspect_target_async
+
+log = logging.getLogger("livewatch.watch")
+
+WatcherState = Literal["starting", "watching", "polling", "waiting", "stopped"]
+
+
+async def sleep_unless(stop: asyncio.Event, seconds: float) -> bool:
+    """Sleep, but wake at once when `stop` is set; True when it was."""
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        return False
+    return True
+
+
+async def supervise(
+    name: str,
+    run: Callable[[], Awaitable[None]],
+    stop: asyncio.Event,
+    *,
+    first_delay: float = 0.5,
+    max_delay: float = 30.0,
+) -> None:
+    """Run `run` until `stop`; after a crash, log it and start again with growing delays."""
+    delay = first_delay
+    while not stop.is_set():
+        started = time.monotonic()
+        try:
+            await run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("[WATCH] %s crashed; restarting in %.1fs", name, delay)
+        else:
+            if stop.is_set():
+                return
+            log.warning("[WATCH] %s ended unexpectedly; restarting in %.1fs", name, delay)
+        # A loop that ran a good while before failing starts over with a short delay.
+        delay = first_delay if time.monotonic() - started > max_delay else delay
+        if await sleep_unless(stop, delay):
+            return
+        delay = min(delay * 2, max_delay)
+
+
+def _is_inotify_exhausted(error: OSError) -> bool:
+    text = str(error).lower()
+    return "watch limit" in text or "too many open files" in text or error.errno == 28
+
+
+class WorkflowWatcher:
+    """Keeps the hub's workflow collection equal to what `agents/` holds."""
+
+    def __init__(
+        self,
+        agents_dir: Path,
+        collection: Collection,
+        *,
+        github_repo: str | None = None,
+        running_window_s: float = 300.0,
+        debounce_ms: int = 200,
+        step_ms: int = 5,
+        reconcile_s: float = 30.0,
+    ) -> None:
+        self.agents_dir = agents_dir.absolute()
+        self.collection = collection
+        self.github_repo = github_repo
+        self.running_window_s = running_window_s
+        self.debounce_ms = debounce_ms
+        self.step_ms = step_ms
+        self.reconcile_s = reconcile_s
+        self.state: WatcherState = "starting"
+        self.force_polling = False
+        self.events = 0
+        self.corrections = 0
+        self.last_event_ts: float | None = None
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _read_kwargs(self) -> dict[str, object]:
+        return {"github_repo": self.github_repo, "running_window": self.running_window_s}
+
+    def _scan(self) -> list[dict[str, object]]:
+        records = workflows.scan(self.agents_dir, **self._read_kwargs())
+        return [r.model_dump(mode="json") for r in records]
+
+    def prime(self) -> None:
+        """The first full scan, done before the server starts (blocking on purpose)."""
+        self.collection.replace(self._scan())
+
+    async def reconcile(self) -> int:
+        """Rescan everything and make the hub exact; returns how many records it corrected."""
+        change = self.collection.replace(await asyncio.to_thread(self._scan))
+        return 0 if change is None else len(change.upsert) + len(change.remove)
+
+    def _read_ids(self, ids: set[str]) -> tuple[list[dict[str, object]], list[str]]:
+        upsert, remove = [], []
+        for adw_id in ids:
+            folder = self.agents_dir / adw_id
+            if folder.is_dir() and not folder.is_symlink():
+                record = workflows.read_workflow(folder, **self._read_kwargs())
+                upsert.append(record.model_dump(mode="json"))
+            else:
+                remove.append(adw_id)
+        return upsert, remove
+
+    async def refresh(self, ids: set[str]) -> None:
+        """Re-read just these workflow folders and apply them to the hub as one batch."""
+        upsert, remove = await asyncio.to_thread(self._read_ids, ids)
+        self.collection.apply(upsert, remove)
+
+    def ids_of(self, changes: set[tuple[watchfiles.Change, str]]) -> set[str]:
+        ids = set()
+        for _, path in changes:
+            try:
+                relative = Path(path).relative_to(self.agents_dir)
+            except ValueError:
+                continue
+            if relative.parts and workflows.is_valid_adw_id(relative.parts[0]):
+                ids.add(relative.parts[0])
+        return ids
+
+    # -- loops ---------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Watch until `stop`; a missing agents dir is waited for, a deleted one re-found."""
+        try:
+            while not stop.is_set():
+                if not self.agents_dir.is_dir():
+                    self.state = "waiting"
+                    await self.reconcile()  # an agents dir that vanished empties the hub
+                    while not self.agents_dir.is_dir():
+                        if await sleep_unless(stop, 0.25):
+                            return
+                    log.info("[WATCH] agents dir appeared: %s", self.agents_dir)
+                await self._watch_once(stop)
+        finally:
+            self.state = "stopped"
+
+    async def _watch_once(self, stop: asyncio.Event) -> None:
+        """One watch session on the agents dir, ended by `stop` or by the dir going away."""
+        session_end = asyncio.Event()
+        root_id = _inode(self.agents_dir)
+        reconciler = asyncio.create_task(self._reconcile_loop(stop, session_end, root_id))
+        batches = watchfiles.awatch(
+            self.agents_dir,
+            debounce=self.debounce_ms,
+            step=self.step_ms,
+            stop_event=_either(stop, session_end),
+            force_polling=self.force_polling,
+            poll_delay_ms=max(self.step_ms, 100),
+            ignore_permission_denied=True,
+        )
+        # awatch sets its inotify watches up synchronously on its first step; take that step
+        # before the catch-up scan, so a write made during the scan is never missed.
+        pending = asyncio.ensure_future(anext(batches))
+        await asyncio.sleep(0)
+        try:
+            await self.reconcile()
+            self.state = "polling" if self.force_polling else "watching"
+            while True:
+                try:
+                    changes = await pending
+                except StopAsyncIteration:
+                    return
+                self.events += len(changes)
+                self.last_event_ts = time.time()
+                if ids := self.ids_of(changes):
+                    await self.refresh(ids)
+                if _inode(self.agents_dir) != root_id:
+                    return
+                pending = asyncio.ensure_future(anext(batches))
+        except OSError as error:
+            if not _is_inotify_exhausted(error) or self.force_polling:
+                raise
+            log.warning("[WATCH] inotify limit reached (%s); falling back to polling", error)
+            self.force_polling = True
+        finally:
+            session_end.set()
+            reconciler.cancel()
+            pending.cancel()
+            await asyncio.gather(pending, return_exceptions=True)
+            await batches.aclose()
+
+    async def _reconcile_loop(
+        self, stop: asyncio.Event, session_end: asyncio.Event, root_id: tuple[int, int] | None
+    ) -> None:
+        while not await sleep_unless(stop, self.reconcile_s):
+            if _inode(self.agents_dir) != root_id:
+                session_end.set()  # the dir was deleted or replaced: start a new session
+                return
+            fixed = await self.reconcile()
+            if fixed:
+                self.corrections += fixed
+                log.info("[WATCH] reconciliation corrected %d workflows", fixed)
+
+
+class RoutesWatcher:
+    """Keeps the hub's route collection equal to the app's routes, or a user app's."""
+
+    def __init__(
+        self,
+        collection: Collection,
+        *,
+        own_routes: Callable[[], list[Route]],
+        target: str | None = None,
+        cwd: Path | None = None,
+        step_ms: int = 50,
+    ) -> None:
+        self.collection = collection
+        self.own_routes = own_routes
+        self.target = target
+        self.cwd = cwd or Path.cwd()
+        self.step_ms = step_ms
+        self.state: WatcherState = "starting"
+        self.last_error: str | None = None
+
+    async def load(self) -> Path | None:
+        """Introspect once; returns the folder to watch for edits of a user's app."""
+        if self.target is None:
+            routes, watch_dir = self.own_routes(), None
+        else:
+            try:
+                found = await introspect_target_async(self.target, cwd=self.cwd)
+            except RoutesError as error:
+                # Keep showing the last good routes while the user's code is broken.
+                self.last_error = str(error)
+                log.warning("[ROUTES] %s", error)
+                return None
+            routes, watch_dir, self.last_error = found.routes, found.watch_dir, None
+        self.collection.replace(r.model_dump(mode="json") for r in routes)
+        return watch_dir
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            watch_dir = await self.load()
+            if self.target is None:
+                self.state = "watching"
+                await stop.wait()
+                return
+            watch_dir = watch_dir or self.cwd
+            self.state = "watching"
+            async for _ in watchfiles.awatch(
+                watch_dir,
+                watch_filter=watchfiles.PythonFilter(),
+                step=self.step_ms,
+                stop_event=stop,
+            ):
+                log.info("[ROUTES] %s changed; introspecting %s again", watch_dir, self.target)
+                await self.load()
+        finally:
+            self.state = "stopped"
+
+
+def _inode(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+class _either:
+    """An event that reads as set when either of two asyncio events is (for watchfiles)."""
+
+    def __init__(self, a: asyncio.Event, b: asyncio.Event) -> None:
+        self.a, self.b = a, b
+
+    def is_set(self) -> bool:
+        return self.a.is_set() or self.b.is_set()

@@ -1,0 +1,35 @@
+"""Shared helpers: a real server (from `livewatch.testing`) and a WebSocket reader."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection
+
+Message = dict[str, Any]
+
+
+async def recv_json(ws: ClientConnection, timeout: float = 5.0) -> Message:
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def recv_until(
+    ws: ClientConnection, predicate: Callable[[Message], bool], timeout: float = 5.0
+) -> Message:
+    """Read messages until one satisfies `predicate`; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("no matching message arrived in time")
+        message = await recv_json(ws, remaining)
+        if predicate(message):
+            return message
+
+
+def by_id(message: Message) -> dict[str, Message]:
+    return {record["adw_id"]: record for record in message["data"]}
