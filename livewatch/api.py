@@ -21,7 +21,13 @@ router = APIRouter()
 def _list_response(request: Request, collection: Collection) -> Response:
     """The list as JSON, or 304 when the poller already has this version (ETag)."""
     tag = protocol.etag(collection)
-    headers = {"ETag": tag, "Cache-Control": "no-cache"}
+    # The position the list was taken at lets a polling client resume protocol 2 from it.
+    headers = {
+        "ETag": tag,
+        "Cache-Control": "no-cache",
+        "X-Livewatch-Seq": str(collection.seq),
+        "X-Livewatch-Epoch": collection.epoch,
+    }
     if request.headers.get("if-none-match") == tag:
         return Response(status_code=304, headers=headers)
     return Response(protocol.list_body(collection), media_type="application/json", headers=headers)

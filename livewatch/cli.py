@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 from livewatch.settings import Settings
 
-COMMANDS = ("serve",)
+COMMANDS = ("serve", "tail")
 
 
 def _flag_type(annotation: Any) -> Any:
@@ -42,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve = commands.add_parser("serve", help="serve the dashboard, /api and /ws (the default)")
     add_settings_flags(serve)
+    tail = commands.add_parser("tail", help="print a server's changes as they happen")
+    tail.add_argument("url", nargs="?", default="http://127.0.0.1:8000", help="the server")
+    tail.add_argument("--routes", action="store_true", help="follow routes, not workflows")
+    tail.add_argument("--token", default=None, help="access token, when the server needs one")
     return parser
 
 
@@ -60,3 +65,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         from livewatch import server
 
         server.run(settings_from(args))
+    elif args.command == "tail":
+        import asyncio
+
+        from livewatch.tail import tail
+
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(tail(args.url, "routes" if args.routes else "workflows", args.token))

@@ -60,6 +60,13 @@ def delta_message(collection: Collection, changes: Sequence[Change]) -> str:
     return dumps(_merged(collection, changes))
 
 
+def resume_message(collection: Collection, missed: Sequence[Change]) -> str:
+    """What a resuming client is sent first: the changes it missed, as one delta."""
+    if missed:
+        return delta_message(collection, missed)
+    return dumps(_delta(collection.seq, time.time(), [], []))
+
+
 def _delta_once(collection: Collection, change: Change) -> str:
     # Every client on protocol 2 is sent the same text for a change: encode it once.
     key = (collection.name, collection.epoch, change.seq)

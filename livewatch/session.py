@@ -133,8 +133,8 @@ class Session:
         if request.since is not None and request.epoch == self.collection.epoch:
             missed = self.collection.since(request.since)
             if missed is not None:
-                if missed:
-                    await self.send(protocol.delta_message(self.collection, missed))
+                # Always one delta, empty when nothing was missed: it confirms the resume.
+                await self.send(protocol.resume_message(self.collection, missed))
                 return self.collection.seq
         await self.send(protocol.snapshot_message(self.collection))
         return self.collection.seq

@@ -70,6 +70,17 @@ async def test_resume_sends_only_the_missed_deltas(server: LiveServer) -> None:
             await recv_json(ws, timeout=0.3)  # nothing else: no snapshot follows
 
 
+async def test_resume_with_nothing_missed_is_confirmed_by_an_empty_delta(
+    server: LiveServer,
+) -> None:
+    async with connect(v2(server)) as ws:
+        snapshot = await recv_json(ws)
+    async with connect(v2(server, since=snapshot["seq"], epoch=snapshot["epoch"])) as ws:
+        first = await recv_json(ws)
+    assert first["type"] == "delta"
+    assert (first["seq"], first["upsert"], first["remove"]) == (snapshot["seq"], [], [])
+
+
 async def test_resume_across_a_restart_gets_a_fresh_snapshot(server: LiveServer) -> None:
     async with connect(v2(server)) as ws:
         before = await recv_json(ws)

@@ -1,0 +1,120 @@
+"""The Python client and `livewatch tail` against a real server, through a real proxy."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from proxy import Proxy
+
+from livewatch.client import ClientState, LiveClient, Update
+from livewatch.testing import LiveServer
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> LiveServer:
+    agents = tmp_path / "agents"
+    agents.mkdir()
+    live = LiveServer(agents)
+    live.agents.write("aaaa1111", issue_number=1)
+    live.start()
+    yield live
+    live.stop()
+
+
+async def test_client_keeps_the_current_list(server: LiveServer) -> None:
+    async with LiveClient(server.url) as client:
+        await client.wait_for(lambda r: "aaaa1111" in r)
+        assert client.state is ClientState.LIVE
+        server.agents.write("bbbb2222", issue_number=2)
+        records = await client.wait_for(lambda r: "bbbb2222" in r)
+        assert records["bbbb2222"]["issue_number"] == 2
+        server.agents.remove("aaaa1111")
+        await client.wait_for(lambda r: "aaaa1111" not in r)
+        assert client.last_update is not None and time.time() - client.last_update < 5
+
+
+async def test_client_follows_routes_too(server: LiveServer) -> None:
+    async with LiveClient(server.url, "routes") as client:
+        records = await client.wait_for(lambda r: "GET /api/workflows" in r)
+        assert records["WS /ws/workflows"]["handler"] == "workflows_socket"
+
+
+async def test_client_polls_rest_while_websockets_are_refused_then_goes_live(
+    server: LiveServer,
+) -> None:
+    async with Proxy(server.port) as proxy:
+        proxy.block_websockets = True
+        client = LiveClient(proxy.url, poll_interval=0.3, max_backoff=0.5)
+        async with client:
+            await client.wait_for(lambda r: "aaaa1111" in r)
+            assert client.state is ClientState.POLLING
+            server.agents.write("cccc3333")
+            await client.wait_for(lambda r: "cccc3333" in r)
+            assert client.state is ClientState.POLLING
+
+            proxy.block_websockets = False
+            server.agents.write("dddd4444")
+            await client.wait_for(lambda r: "dddd4444" in r and client.state is ClientState.LIVE)
+
+
+async def test_client_resumes_with_only_the_missed_deltas(server: LiveServer) -> None:
+    updates: list[Update] = []
+    async with Proxy(server.port) as proxy:
+        client = LiveClient(proxy.url, first_backoff=0.5, on_update=updates.append)
+        async with client:
+            await client.wait_for(lambda r: "aaaa1111" in r and client.state is ClientState.LIVE)
+            proxy.block_websockets = True  # hold the client off while things change
+            proxy.drop_all()
+            server.agents.write("eeee5555")
+            await asyncio.sleep(0.3)
+            updates.clear()
+            proxy.block_websockets = False
+            await client.wait_for(lambda r: "eeee5555" in r and client.state is ClientState.LIVE)
+    kinds = [u.kind for u in updates if u.upsert or u.remove]
+    assert "snapshot" not in kinds, kinds
+
+
+async def test_client_recovers_after_the_server_is_killed(server: LiveServer) -> None:
+    async with LiveClient(server.url, first_backoff=0.1, max_backoff=0.5) as client:
+        await client.wait_for(lambda r: "aaaa1111" in r)
+        server.kill()
+        await client.wait_for(lambda r: client.state is not ClientState.LIVE, timeout=5)
+        server.agents.write("ffff6666")
+        server.start()
+        records = await client.wait_for(
+            lambda r: "ffff6666" in r and client.state is ClientState.LIVE, timeout=10
+        )
+        assert set(records) == {"aaaa1111", "ffff6666"}
+
+
+def test_backoff_grows_with_jitter_and_is_capped() -> None:
+    client = LiveClient("http://127.0.0.1:1", first_backoff=0.25, max_backoff=5.0)
+    assert all(0.125 <= client.backoff(0) <= 0.375 for _ in range(50))
+    assert all(client.backoff(10) <= 5.0 for _ in range(50))
+    assert len({round(client.backoff(3), 6) for _ in range(20)}) > 1
+
+
+def test_tail_prints_changes_as_they_happen(server: LiveServer) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+    tail = subprocess.Popen(
+        [sys.executable, "-m", "livewatch", "tail", server.url],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert tail.stdout is not None
+        assert "[live]" in tail.stdout.readline()
+        assert "snapshot: 1 workflows" in tail.stdout.readline()
+        server.agents.write("abcd1234", issue_number=77)
+        line = tail.stdout.readline()
+        assert "+ abcd1234 #77 plan" in line, line
+    finally:
+        tail.terminate()
+        tail.wait(5)
