@@ -50,10 +50,10 @@ class Runtime:
     def prime(self) -> None:
         """Read the first snapshot before the port opens, so no client sees an empty list."""
         self.workflow_watcher.prime()
+        self.routes_watcher.prime()
 
     async def start(self) -> None:
         """Follow changes in supervised background tasks."""
-        await self.routes_watcher.load()
         for name, run in (
             ("workflow watcher", lambda: self.workflow_watcher.run(self.stop)),
             ("routes watcher", lambda: self.routes_watcher.run(self.stop)),

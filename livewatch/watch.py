@@ -22,7 +22,12 @@ import watchfiles
 from livewatch import workflows
 from livewatch.hub import Collection
 from livewatch.records import Route
-from livewatch.routes import RoutesError, introspect_target_async
+from livewatch.routes import (
+    RoutesError,
+    TargetRoutes,
+    introspect_target,
+    introspect_target_async,
+)
 
 log = logging.getLogger("livewatch.watch")
 
@@ -238,39 +243,58 @@ class RoutesWatcher:
         self.step_ms = step_ms
         self.state: WatcherState = "starting"
         self.last_error: str | None = None
+        self.watch_dir: Path | None = None
 
-    async def load(self) -> Path | None:
-        """Introspect once; returns the folder to watch for edits of a user's app."""
+    def prime(self) -> None:
+        """The first introspection, before the server starts (blocking on purpose)."""
+        self._take(lambda: introspect_target(self.target, cwd=self.cwd) if self.target else None)
+
+    async def load(self) -> None:
+        """Introspect again, without blocking the event loop."""
         if self.target is None:
-            routes, watch_dir = self.own_routes(), None
+            self._take(lambda: None)
+            return
+        try:
+            found = await introspect_target_async(self.target, cwd=self.cwd)
+        except RoutesError as error:
+            self._failed(error)
+            return
+        self._take(lambda: found)
+
+    def _take(self, introspect: Callable[[], TargetRoutes | None]) -> None:
+        try:
+            found = introspect()
+        except RoutesError as error:
+            self._failed(error)
+            return
+        if found is None:
+            routes = self.own_routes()
         else:
-            try:
-                found = await introspect_target_async(self.target, cwd=self.cwd)
-            except RoutesError as error:
-                # Keep showing the last good routes while the user's code is broken.
-                self.last_error = str(error)
-                log.warning("[ROUTES] %s", error)
-                return None
-            routes, watch_dir, self.last_error = found.routes, found.watch_dir, None
+            routes, self.watch_dir = found.routes, found.watch_dir or self.cwd
+        self.last_error = None
         self.collection.replace(r.model_dump(mode="json") for r in routes)
-        return watch_dir
+
+    def _failed(self, error: RoutesError) -> None:
+        # Keep showing the last good routes while the user's code is broken.
+        self.last_error = str(error)
+        log.warning("[ROUTES] %s", error)
 
     async def run(self, stop: asyncio.Event) -> None:
         try:
-            watch_dir = await self.load()
             if self.target is None:
                 self.state = "watching"
                 await stop.wait()
                 return
-            watch_dir = watch_dir or self.cwd
+            if self.watch_dir is None:
+                await self.load()
             self.state = "watching"
             async for _ in watchfiles.awatch(
-                watch_dir,
+                self.watch_dir or self.cwd,
                 watch_filter=watchfiles.PythonFilter(),
                 step=self.step_ms,
                 stop_event=stop,
             ):
-                log.info("[ROUTES] %s changed; introspecting %s again", watch_dir, self.target)
+                log.info("[ROUTES] code changed; introspecting %s again", self.target)
                 await self.load()
         finally:
             self.state = "stopped"
