@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from fastapi import APIRouter, Request, Response, WebSocket
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from livewatch import protocol, runtime
+from livewatch import metrics, protocol, runtime
+from livewatch.health import health
 from livewatch.hub import Collection
 from livewatch.records import RoutesList, Workflow, WorkflowDetail
 from livewatch.session import Session
@@ -16,6 +19,7 @@ from livewatch.session import Session
 log = logging.getLogger("livewatch.api")
 
 router = APIRouter()
+STARTED_AT = time.time()
 
 
 def _list_response(request: Request, collection: Collection) -> Response:
@@ -62,6 +66,19 @@ async def get_workflow(adw_id: str) -> Response:
 async def list_routes(request: Request) -> Response:
     """The app's routes: the REST fallback for /ws/routes."""
     return _list_response(request, runtime.current().hub.routes)
+
+
+@router.get("/healthz", tags=["operations"])
+async def healthz() -> JSONResponse:
+    """Watcher states, clients and freshness: 200 when healthy, 503 when not."""
+    healthy, report = health(runtime.current(), STARTED_AT)
+    return JSONResponse(report, status_code=200 if healthy else 503)
+
+
+@router.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+async def prometheus_metrics() -> Response:
+    """Prometheus text format."""
+    return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.api_route(

@@ -25,13 +25,16 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
     """One `--flag` per settings field; unset flags fall back to env vars, then defaults."""
     for name, field in Settings.model_fields.items():
         env = f"LIVEWATCH_{name.upper()}"
+        default = field.get_default(call_default_factory=True)
+        repeatable = getattr(field.annotation, "__origin__", None) is list
         parser.add_argument(
             f"--{name.replace('_', '-')}",
             dest=name,
-            type=_flag_type(field.annotation),
+            action="append" if repeatable else "store",
+            type=str if repeatable else _flag_type(field.annotation),
             default=None,
             metavar=name.split("_")[0].upper(),
-            help=f"{field.description} (env {env}; default {field.default})",
+            help=f"{field.description} (env {env}; default {default})",
         )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from livewatch import workflows
 from livewatch.hub import Hub
 from livewatch.records import Route, WorkflowDetail
+from livewatch.secrets import mask_secrets
 from livewatch.settings import Settings
 from livewatch.watch import RoutesWatcher, WorkflowWatcher, supervise
 
@@ -72,11 +73,13 @@ class Runtime:
         folder = self.workflow_folder(adw_id)
         if folder is None:
             return None
-        return workflows.read_detail(
+        detail = workflows.read_detail(
             folder,
             github_repo=self.settings.github_repo,
             running_window=self.settings.running_window_s,
         )
+        # The one place state leaves the reader, so secrets are masked for every outlet.
+        return detail.model_copy(update={"state": mask_secrets(detail.state)})
 
     def workflow_folder(self, adw_id: str) -> Path | None:
         """The folder of a valid id, and only one that really lies inside the agents dir."""

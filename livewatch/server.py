@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import socket
 
+from fastapi.middleware.cors import CORSMiddleware
 from nicegui import app, ui
+from nicegui.server import Server
 
 from livewatch import api, routes, runtime
+from livewatch.access import AccessMiddleware, AccessPolicy
 from livewatch.page_loader import bundled_pages_dir, load_pages
 from livewatch.settings import Settings
 
@@ -18,6 +23,17 @@ MAX_WS_FRAME = 1024 * 1024
 
 def create(settings: Settings) -> runtime.Runtime:
     """Wire the API, the pages and the watchers onto NiceGUI's app (once per process)."""
+    policy = AccessPolicy.build(settings.token, settings.allow_origin)
+    app.add_middleware(AccessMiddleware, policy=policy)
+    # The seed's React client polls /api from its Vite dev server on another loopback port.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=sorted(policy.allowed_origins),
+        allow_origin_regex=r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?",
+        allow_methods=["GET"],
+        allow_headers=["Authorization", "If-None-Match"],
+        expose_headers=["ETag", "X-Livewatch-Seq", "X-Livewatch-Epoch"],
+    )
     app.include_router(api.router)
     rt = runtime.Runtime.build(settings, own_routes=lambda: routes.introspect(app))
     runtime.install(rt)
@@ -33,7 +49,14 @@ def create(settings: Settings) -> runtime.Runtime:
 def run(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM."""
     logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
+    if settings.exposed and not settings.token:
+        log.warning(
+            "[SECURITY] serving on %s without a token: anyone who can reach it sees everything; "
+            "set --token or LIVEWATCH_TOKEN",
+            settings.host,
+        )
     rt = create(settings)
+    _say_goodbye_on_shutdown(rt)
     rt.prime()
     log.info(
         "[STARTUP] %d workflows from %s; serving http://%s:%d",
@@ -58,3 +81,19 @@ def run(settings: Settings) -> None:
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=3,
     )
+
+
+def _say_goodbye_on_shutdown(rt: runtime.Runtime) -> None:
+    """Close our WebSockets with 1001 (going away) before uvicorn drops them with 1012.
+
+    uvicorn shuts connections down before the app's shutdown hooks run, so this must hook
+    the server's own shutdown.
+    """
+    original = Server.shutdown
+
+    async def shutdown(self: Server, sockets: list[socket.socket] | None = None) -> None:
+        rt.hub.close()
+        await asyncio.sleep(0.1)  # let the sessions send their close frames
+        await original(self, sockets)
+
+    Server.shutdown = shutdown  # type: ignore[method-assign]

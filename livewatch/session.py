@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from livewatch import protocol
+from livewatch import metrics, protocol
 from livewatch.hub import Collection, Subscription, SubscriptionState
 
 log = logging.getLogger("livewatch.ws")
@@ -51,8 +51,10 @@ class Request:
     def parse(cls, websocket: WebSocket) -> Request:
         query = websocket.query_params
         offered = websocket.scope.get("subprotocols") or []
-        subprotocol = SUBPROTOCOL_V2 if SUBPROTOCOL_V2 in offered else None
-        version = 2 if subprotocol or query.get("protocol") == "2" else 1
+        wants_v2 = SUBPROTOCOL_V2 in offered or query.get("protocol") == "2"
+        # A browser fails the handshake unless one offered subprotocol is echoed back.
+        subprotocol = SUBPROTOCOL_V2 if SUBPROTOCOL_V2 in offered else (offered or [None])[0]
+        version = 2 if wants_v2 else 1
         since = query.get("since")
         return cls(
             protocol=version,
@@ -75,7 +77,21 @@ class Session:
         self.last_heard = time.monotonic()
         self._send_lock = asyncio.Lock()
 
+    @property
+    def endpoint(self) -> str:
+        return f"/ws/{self.collection.name}"
+
     async def run(self) -> EndReason:
+        metrics.CONNECTIONS.labels(self.endpoint).inc()
+        try:
+            reason = await self._serve()
+        finally:
+            metrics.CONNECTIONS.labels(self.endpoint).dec()
+        if reason is not EndReason.CLIENT_LEFT:
+            metrics.CLIENTS_DROPPED.labels(reason.name.lower()).inc()
+        return reason
+
+    async def _serve(self) -> EndReason:
         await self.websocket.accept(subprotocol=self.request.subprotocol)
         with self.collection.subscribe() as subscription:
             jobs = {
@@ -102,9 +118,13 @@ class Session:
 
     # -- what the client is sent ---------------------------------------------------------
 
-    async def send(self, text: str) -> None:
+    async def send(self, text: str, change_ts: float | None = None) -> None:
         async with self._send_lock:
             await self.websocket.send_text(text)
+        metrics.MESSAGES_SENT.labels(self.endpoint).inc()
+        metrics.BYTES_SENT.labels(self.endpoint).inc(len(text.encode()))
+        if change_ts is not None:
+            metrics.BROADCAST_LATENCY.observe(max(0.0, time.time() - change_ts))
 
     async def _send_changes(self, subscription: Subscription) -> EndReason:
         if self.request.protocol == 1:
@@ -113,18 +133,18 @@ class Session:
         while changes := await subscription.next_batch():
             fresh = [c for c in changes if c.seq > sent]
             if fresh:
-                await self.send(protocol.delta_message(self.collection, fresh))
+                await self.send(protocol.delta_message(self.collection, fresh), fresh[-1].ts)
                 sent = fresh[-1].seq
         return EndReason.CLIENT_LEFT
 
     async def _send_full_lists(self, subscription: Subscription) -> EndReason:
         await self.send(protocol.seed_message(self.collection))
         sent = self.collection.seq
-        while await subscription.next_batch():
+        while changes := await subscription.next_batch():
             # The seed format carries the whole list, so a burst collapses into one message.
             if self.collection.seq != sent:
                 sent = self.collection.seq
-                await self.send(protocol.seed_message(self.collection))
+                await self.send(protocol.seed_message(self.collection), changes[-1].ts)
         return EndReason.CLIENT_LEFT
 
     async def _send_start(self) -> int:

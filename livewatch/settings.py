@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from livewatch.access import is_loopback_host
 
 
 class Settings(BaseSettings):
@@ -50,3 +53,20 @@ class Settings(BaseSettings):
         256, ge=1, description="changes a client may fall behind before it is dropped"
     )
     log_level: str = Field("info", description="debug, info, warning or error")
+    token: str | None = Field(None, description="require this access token for pages, /api and /ws")
+    allow_origin: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="extra browser origins allowed to open WebSockets (repeat, or comma-separate)",
+    )
+
+    @field_validator("allow_origin", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        return (
+            [o.strip() for o in value.split(",") if o.strip()] if isinstance(value, str) else value
+        )
+
+    @property
+    def exposed(self) -> bool:
+        """Bound beyond this machine: then a token should guard it."""
+        return not is_loopback_host(self.host)

@@ -101,7 +101,8 @@ class LiveServer:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"livewatch exited early:\n{self.log()}")
             try:
-                if httpx.get(f"{self.url}/api/routes", timeout=1).status_code == 200:
+                # /healthz needs no token; 200 once the watchers run.
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

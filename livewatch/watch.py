@@ -19,7 +19,7 @@ from typing import Literal
 
 import watchfiles
 
-from livewatch import workflows
+from livewatch import metrics, workflows
 from livewatch.hub import Collection
 from livewatch.records import Route
 from livewatch.routes import (
@@ -136,6 +136,7 @@ class WorkflowWatcher:
     async def refresh(self, ids: set[str]) -> None:
         """Re-read just these workflow folders and apply them to the hub as one batch."""
         upsert, remove = await asyncio.to_thread(self._read_ids, ids)
+        metrics.READ_ERRORS.inc(sum(1 for r in upsert if r.get("error")))
         self.collection.apply(upsert, remove)
 
     def ids_of(self, changes: set[tuple[watchfiles.Change, str]]) -> set[str]:
@@ -193,6 +194,7 @@ class WorkflowWatcher:
                 except StopAsyncIteration:
                     return
                 self.events += len(changes)
+                metrics.WATCHER_EVENTS.inc(len(changes))
                 self.last_event_ts = time.time()
                 if ids := self.ids_of(changes):
                     await self.refresh(ids)
@@ -221,6 +223,7 @@ class WorkflowWatcher:
             fixed = await self.reconcile()
             if fixed:
                 self.corrections += fixed
+                metrics.RECONCILE_CORRECTIONS.inc(fixed)
                 log.info("[WATCH] reconciliation corrected %d workflows", fixed)
 
 

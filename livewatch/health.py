@@ -1,0 +1,44 @@
+"""What `/healthz` reports: the watchers' states, who is connected, and how fresh things are."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from livewatch.runtime import Runtime
+
+# A watcher in one of these states is doing its job; "polling" is slower but still right.
+HEALTHY_STATES = {"watching", "polling", "waiting"}
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+def health(rt: Runtime, started_at: float) -> tuple[bool, dict[str, Any]]:
+    """The report, and whether it is healthy (200) or not (503)."""
+    wf, routes, hub = rt.workflow_watcher, rt.routes_watcher, rt.hub
+    healthy = wf.state in HEALTHY_STATES and routes.state == "watching"
+    report = {
+        "status": "ok" if healthy else "unhealthy",
+        "watchers": {
+            "workflows": {
+                "state": wf.state,
+                "mode": "polling" if wf.force_polling else "inotify",
+                "events": wf.events,
+                "corrections": wf.corrections,
+                "last_event": _iso(wf.last_event_ts),
+            },
+            "routes": {"state": routes.state, "error": routes.last_error},
+        },
+        "clients": {
+            "workflows": hub.workflows.subscriber_count,
+            "routes": hub.routes.subscriber_count,
+        },
+        "workflows": len(hub.workflows),
+        "routes": len(hub.routes),
+        "last_change": _iso(hub.workflows.last_change_ts),
+        "uptime_s": round(time.time() - started_at, 1),
+    }
+    return healthy, report
