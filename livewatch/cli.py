@@ -11,7 +11,7 @@ from typing import Any
 
 from livewatch.settings import Settings
 
-COMMANDS = ("serve", "tail")
+COMMANDS = ("serve", "demo", "tail")
 
 
 def _flag_type(annotation: Any) -> Any:
@@ -46,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve = commands.add_parser("serve", help="serve the dashboard, /api and /ws (the default)")
     add_settings_flags(serve)
+    demo = commands.add_parser(
+        "demo", help="serve a temp copy of the sample agents while a simulator moves them"
+    )
+    add_settings_flags(demo)
     tail = commands.add_parser("tail", help="print a server's changes as they happen")
     tail.add_argument("url", nargs="?", default="http://127.0.0.1:8000", help="the server")
     tail.add_argument("--routes", action="store_true", help="follow routes, not workflows")
@@ -64,10 +68,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
         argv.insert(0, "serve")
     args = build_parser().parse_args(argv)
-    if args.command == "serve":
+    if args.command in ("serve", "demo"):
         from livewatch import server
 
-        server.run(settings_from(args))
+        settings = settings_from(args)
+        if args.command == "demo":
+            from livewatch.demo import copy_samples
+
+            settings = settings.model_copy(update={"agents_dir": copy_samples()})
+        server.run(settings, demo=args.command == "demo")
     elif args.command == "tail":
         import asyncio
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,12 +55,14 @@ class Runtime:
 
     async def start(self) -> None:
         """Follow changes in supervised background tasks."""
-        for name, run in (
-            ("workflow watcher", lambda: self.workflow_watcher.run(self.stop)),
-            ("routes watcher", lambda: self.routes_watcher.run(self.stop)),
-        ):
-            self._tasks.append(asyncio.create_task(supervise(name, run, self.stop)))
+        self.spawn("workflow watcher", self.workflow_watcher.run)
+        self.spawn("routes watcher", self.routes_watcher.run)
         log.info("[STARTUP] Workflow and routes watchers started")
+
+    def spawn(self, name: str, run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+        """Run `run(stop)` in the background, restarted if it crashes, until shutdown."""
+        job = supervise(name, lambda: run(self.stop), self.stop)
+        self._tasks.append(asyncio.create_task(job))
 
     async def shutdown(self) -> None:
         self.stop.set()

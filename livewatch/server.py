@@ -12,6 +12,7 @@ from nicegui.server import Server
 
 from livewatch import api, routes, runtime
 from livewatch.access import AccessMiddleware, AccessPolicy
+from livewatch.demo import Simulator
 from livewatch.page_loader import bundled_pages_dir, load_pages
 from livewatch.settings import Settings
 
@@ -21,7 +22,7 @@ log = logging.getLogger("livewatch")
 MAX_WS_FRAME = 1024 * 1024
 
 
-def create(settings: Settings) -> runtime.Runtime:
+def create(settings: Settings, *, demo: bool = False) -> runtime.Runtime:
     """Wire the API, the pages and the watchers onto NiceGUI's app (once per process)."""
     policy = AccessPolicy.build(settings.token, settings.allow_origin)
     app.add_middleware(AccessMiddleware, policy=policy)
@@ -38,6 +39,9 @@ def create(settings: Settings) -> runtime.Runtime:
     rt = runtime.Runtime.build(settings, own_routes=lambda: routes.introspect(app))
     runtime.install(rt)
     app.on_startup(rt.start)
+    if demo:
+        simulator = Simulator(settings.agents_dir)
+        app.on_startup(lambda: rt.spawn("demo simulator", simulator.run))
     app.on_shutdown(rt.shutdown)
     if (bundled := bundled_pages_dir()) is not None:
         load_pages(bundled, "livewatch.pages")
@@ -46,8 +50,8 @@ def create(settings: Settings) -> runtime.Runtime:
     return rt
 
 
-def run(settings: Settings) -> None:
-    """Serve until SIGINT/SIGTERM."""
+def run(settings: Settings, *, demo: bool = False) -> None:
+    """Serve until SIGINT/SIGTERM; `demo` also runs the simulator on the agents dir."""
     logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
     if settings.exposed and not settings.token:
         log.warning(
@@ -55,7 +59,7 @@ def run(settings: Settings) -> None:
             "set --token or LIVEWATCH_TOKEN",
             settings.host,
         )
-    rt = create(settings)
+    rt = create(settings, demo=demo)
     _say_goodbye_on_shutdown(rt)
     rt.prime()
     log.info(

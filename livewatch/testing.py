@@ -57,7 +57,9 @@ class LiveServer:
         env: dict[str, str] | None = None,
         log_path: Path | None = None,
         cwd: Path | None = None,
+        subcommand: str = "serve",
     ) -> None:
+        self.subcommand = subcommand
         self.agents_dir = agents_dir
         self.agents = AgentsWriter(agents_dir)
         self.port = port or free_port()
@@ -76,7 +78,7 @@ class LiveServer:
 
     def command(self) -> list[str]:
         return [
-            sys.executable, "-m", "livewatch", "serve",
+            sys.executable, "-m", "livewatch", self.subcommand,
             "--agents-dir", str(self.agents_dir),
             "--host", "127.0.0.1",
             "--port", str(self.port),
