@@ -1,0 +1,27 @@
+# livewatch: the dashboard, /api and /ws in one process.
+#   docker build -t livewatch .
+#   docker run -p 8000:8000 -v "$PWD/agents:/agents:ro" -e LIVEWATCH_TOKEN=change-me livewatch
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    LIVEWATCH_AGENTS_DIR=/agents \
+    LIVEWATCH_PORT=8000
+
+RUN useradd --create-home --uid 10001 livewatch
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY livewatch ./livewatch
+COPY pages ./pages
+COPY agents ./agents
+RUN pip install --no-cache-dir . && mkdir -p /agents && chown livewatch /agents
+COPY docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
+
+USER 10001
+VOLUME ["/agents"]
+EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status != 200)"]
+ENTRYPOINT ["docker-entrypoint.sh"]
+CMD ["serve"]
