@@ -137,8 +137,18 @@ class Collection:
     def snapshot(self) -> Snapshot:
         return Snapshot(self.seq, self.epoch, time.time(), self.records())
 
-    def apply(self, upsert: Iterable[Record] = (), remove: Iterable[str] = ()) -> Change | None:
-        """Merge a batch; broadcast and return the change only if something really changed."""
+    def apply(
+        self,
+        upsert: Iterable[Record] = (),
+        remove: Iterable[str] = (),
+        *,
+        seq: int | None = None,
+    ) -> Change | None:
+        """Merge a batch; broadcast and return the change only if something really changed.
+
+        `seq` numbers the change from a shared log (the Redis stream) instead of counting
+        locally, so every replica gives the same change the same number.
+        """
         changed = {}
         for record in upsert:
             k = self.key(record)
@@ -146,11 +156,13 @@ class Collection:
                 changed[k] = record
         gone = {k for k in remove if k in self._records and k not in changed}
         if not changed and not gone:
+            if seq is not None:
+                self.seq = max(self.seq, seq)
             return None
         self._records.update(changed)
         for k in gone:
             del self._records[k]
-        self.seq += 1
+        self.seq = self.seq + 1 if seq is None else max(self.seq + 1, seq)
         self.last_change_ts = time.time()
         change = Change(self.seq, self.last_change_ts, tuple(changed.values()), tuple(sorted(gone)))
         self._history.append(change)
@@ -164,10 +176,23 @@ class Collection:
         )
         return change
 
-    def replace(self, records: Iterable[Record]) -> Change | None:
+    def replace(self, records: Iterable[Record], *, seq: int | None = None) -> Change | None:
         """Make the collection exactly `records`: the reconciliation path."""
         fresh = {self.key(r): r for r in records}
-        return self.apply(fresh.values(), [k for k in self._records if k not in fresh])
+        return self.apply(fresh.values(), [k for k in self._records if k not in fresh], seq=seq)
+
+    def adopt(self, records: Iterable[Record], *, seq: int, epoch: str) -> Change | None:
+        """Take over a shared state (a replica loading Redis): its records, seq and epoch.
+
+        Connected clients get the difference as one change; the history restarts, so a
+        client resuming from before this point gets a fresh snapshot.
+        """
+        self._history.clear()
+        self.epoch = epoch
+        change = self.replace(records, seq=seq)
+        self._history.clear()
+        self.seq = seq
+        return change
 
     def since(self, seq: int) -> list[Change] | None:
         """The changes after `seq`, or None when the history no longer reaches back that far."""

@@ -88,3 +88,25 @@ def test_records_are_sorted_and_cached_per_seq() -> None:
     assert c.records() is first
     c.apply([wf("c")])
     assert c.records() is not first
+
+
+def test_a_shared_log_numbers_the_changes() -> None:
+    c = make()
+    assert c.apply([wf("a")], seq=10) is not None
+    assert c.seq == 10
+    assert c.apply([wf("a")], seq=11) is None  # no change here, but the position moves on
+    assert c.seq == 11
+    change = c.apply([wf("b")], seq=12)
+    assert change is not None and change.seq == 12
+
+
+async def test_adopt_takes_over_records_seq_and_epoch() -> None:
+    c = make()
+    c.apply([wf("a"), wf("b")])
+    with c.subscribe() as sub:
+        change = c.adopt([wf("b"), wf("c")], seq=500, epoch="shared")
+        assert change is not None and set(change.remove) == {"a"}
+        assert [c.remove for c in await sub.next_batch()] == [("a",)]  # subscribers hear it
+    assert (c.seq, c.epoch) == (500, "shared")
+    assert c.since(499) is None  # history restarts at the adopted position
+    assert c.since(500) == []
