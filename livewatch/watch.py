@@ -33,6 +33,14 @@ log = logging.getLogger("livewatch.watch")
 
 WatcherState = Literal["starting", "watching", "polling", "waiting", "stopped"]
 
+# Errors that a writer caught mid-write produces, and how soon to look again.
+TORN_WRITE_ERRORS = ("adw_state.json is empty", "adw_state.json is not valid JSON")
+TORN_RETRY_S = 0.25
+
+
+def _looks_torn(error: object) -> bool:
+    return isinstance(error, str) and error.startswith(TORN_WRITE_ERRORS)
+
 
 async def sleep_unless(stop: asyncio.Event, seconds: float) -> bool:
     """Sleep, but wake at once when `stop` is set; True when it was."""
@@ -103,6 +111,7 @@ class WorkflowWatcher:
         self.events = 0
         self.corrections = 0
         self.last_event_ts: float | None = None
+        self._retries: set[asyncio.Task[None]] = set()
 
     # -- reading -------------------------------------------------------------------------
 
@@ -133,11 +142,22 @@ class WorkflowWatcher:
                 remove.append(adw_id)
         return upsert, remove
 
-    async def refresh(self, ids: set[str]) -> None:
+    async def refresh(self, ids: set[str], *, retry_torn: bool = True) -> None:
         """Re-read just these workflow folders and apply them to the hub as one batch."""
         upsert, remove = await asyncio.to_thread(self._read_ids, ids)
         metrics.READ_ERRORS.inc(sum(1 for r in upsert if r.get("error")))
         self.collection.apply(upsert, remove)
+        torn = {str(r["adw_id"]) for r in upsert if _looks_torn(r.get("error"))}
+        if torn and retry_torn:
+            # A writer caught mid-write: its next write usually brings an event, but a
+            # writer that truncates and then writes in place may not; look once more.
+            retry = asyncio.create_task(self._read_again(torn))
+            self._retries.add(retry)
+            retry.add_done_callback(self._retries.discard)
+
+    async def _read_again(self, ids: set[str]) -> None:
+        await asyncio.sleep(TORN_RETRY_S)
+        await self.refresh(ids, retry_torn=False)
 
     def ids_of(self, changes: set[tuple[watchfiles.Change, str]]) -> set[str]:
         ids = set()

@@ -97,12 +97,12 @@ async def test_running_turns_idle_without_any_file_event(tmp_path: Path) -> None
     agents = tmp_path / "agents"
     agents.mkdir()
     server = LiveServer(agents, args=["--running-window-s", "1", "--reconcile-s", "0.5"])
-    server.agents.write("aaaa1111")
     server.start()
     try:
         async with connect(server.ws_url("/ws/workflows")) as ws:
-            first = await recv_json(ws)
-            assert by_id(first)["aaaa1111"]["status"] == "running"
+            await recv_json(ws)
+            server.agents.write("aaaa1111")
+            await recv_until(ws, lambda m: by_id(m)["aaaa1111"]["status"] == "running")
             await recv_until(ws, lambda m: by_id(m)["aaaa1111"]["status"] == "idle", timeout=5)
     finally:
         server.stop()
@@ -146,3 +146,23 @@ async def test_app_routes_are_introspected_and_follow_edits(tmp_path: Path) -> N
             assert {r["handler"] for r in message["data"]} == {"list_orders", "create_order"}
     finally:
         server.stop()
+
+
+async def test_a_torn_write_is_read_again_and_heals(tmp_path: Path) -> None:
+    agents = AgentsWriter(tmp_path)
+    state = agents.write("aaaa1111")
+    hub = Hub.create()
+    watcher = watcher_for(tmp_path, hub)
+    watcher.prime()
+    whole = state.read_text()
+    state.write_text(whole[: len(whole) // 2])  # the writer is caught half-way
+    await watcher.refresh({"aaaa1111"})
+    record = hub.workflows.get("aaaa1111")
+    assert record is not None and record["status"] == "error"
+    # The writer finishes without the watcher hearing of it: the retry still heals it.
+    state.write_text(whole)
+    for _ in range(40):
+        await asyncio.sleep(0.05)
+        if hub.workflows.get("aaaa1111")["status"] != "error":  # type: ignore[index]
+            break
+    assert hub.workflows.get("aaaa1111")["error"] is None  # type: ignore[index]
