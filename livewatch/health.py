@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from livewatch.runtime import Runtime
@@ -40,5 +43,20 @@ def health(rt: Runtime, started_at: float) -> tuple[bool, dict[str, Any]]:
         "routes": len(hub.routes),
         "last_change": _iso(hub.workflows.last_change_ts),
         "uptime_s": round(time.time() - started_at, 1),
+        "process": _process(),
     }
     return healthy, report
+
+
+def _process() -> dict[str, int | None]:
+    """Leak indicators: tasks, open files and memory of this process."""
+    try:
+        fds = len(os.listdir("/proc/self/fd"))
+        rss = next(
+            int(line.split()[1]) * 1024
+            for line in Path("/proc/self/status").read_text().splitlines()
+            if line.startswith("VmRSS:")
+        )
+    except (OSError, StopIteration):
+        fds = rss = None  # not Linux: report what we can
+    return {"tasks": len(asyncio.all_tasks()), "fds": fds, "rss_bytes": rss}
