@@ -43,7 +43,7 @@ async def test_healthz_reports_watchers_clients_and_counts(server: LiveServer) -
     assert report["workflows"] == 2
 
 
-def test_health_is_unhealthy_until_the_watchers_run(tmp_path: Path) -> None:
+async def test_health_is_unhealthy_until_the_watchers_run(tmp_path: Path) -> None:
     rt = Runtime.build(Settings(agents_dir=tmp_path), own_routes=list)
     healthy, report = health(rt, started_at=0)
     assert not healthy
