@@ -36,6 +36,15 @@ SELECTORS = {
     "search": '[data-testid="search"]',
     "method_filter": '[data-testid="method-filter"]',
     "routes_count": '[data-testid="routes-count"]',
+    "workflows_heading": '[data-testid="workflows-heading"]',
+    "workflows_count": '[data-testid="workflows-count"]',
+    "workflows_empty": '[data-testid="workflows-empty"]',
+    "status_filter": '[data-testid="status-filter"]',
+    "phase_filter": '[data-testid="phase-filter"]',
+    "phase_progress": '[data-testid="phase-progress"]',
+    "dark_toggle": '[data-testid="dark-toggle"]',
+    "detail_title": '[data-testid="detail-title"]',
+    "detail_missing": '[data-testid="detail-missing"]',
 }
 
 

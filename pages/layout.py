@@ -1,0 +1,246 @@
+"""The frame every page shares: the header, the honest connection indicator, live plumbing.
+
+The connection indicator is computed in the browser from NiceGUI's own socket.io client,
+because a dead server cannot report its own death. A small script wraps `window.io` before
+NiceGUI creates the socket, to shorten socket.io's reconnection delays (capped at 1 s) and
+its connect timeout (so a blocked WebSocket falls back to long-polling within seconds), and
+re-renders the indicator on every socket event. The same script ticks the relative-time
+labels (`[data-ts]`) every second, so "Updated 12s ago" needs no server push.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from nicegui import background_tasks, ui
+from nicegui.element import Element
+
+from livewatch.hub import Change, Collection, Subscription, SubscriptionState
+
+log = logging.getLogger("livewatch.pages")
+
+NAV: tuple[tuple[str, str, str], ...] = (
+    ("/", "Workflows", "nav-workflows"),
+    ("/routes", "Routes", "nav-routes"),
+)
+
+# socket.io-client Manager options. Its defaults back off to 5 s with ±50% jitter and wait
+# 20 s for a connection; ours retry at least once a second and give up on a silent
+# WebSocket after 3 s, when NiceGUI's connect_error handler switches to long-polling.
+SOCKET_OPTIONS = {
+    "reconnectionDelay": 250,
+    "reconnectionDelayMax": 1000,
+    "randomizationFactor": 0.2,
+    "timeout": 3000,
+}
+
+# How long a page waits after a change before it renders, to fold bursts into one update.
+SETTLE_SECONDS = 0.1
+
+CONNECTION_LABELS = {
+    "live": "Live updates",
+    "polling": "Polling fallback",
+    "reconnecting": "Reconnecting...",
+}
+
+CSS = """
+#popup { display: none !important; }  /* our indicator replaces "Connection lost" */
+.lw-conn { display: inline-flex; align-items: center; gap: .4rem; font-size: .85rem; }
+.lw-dot { width: .65rem; height: .65rem; border-radius: 9999px; background: #9ca3af; }
+.lw-conn[data-state="live"] .lw-dot { background: #22c55e; animation: lw-pulse 2s infinite; }
+.lw-conn[data-state="polling"] .lw-dot { background: #eab308; }
+@keyframes lw-pulse {
+  0% { box-shadow: 0 0 0 0 rgba(34, 197, 94, .7); }
+  70% { box-shadow: 0 0 0 .45rem rgba(34, 197, 94, 0); }
+  100% { box-shadow: 0 0 0 0 rgba(34, 197, 94, 0); }
+}
+.lw-steps { display: inline-flex; align-items: center; gap: 2px; }
+.lw-step { width: 1.3rem; height: 1.3rem; border-radius: 9999px; font-size: .7rem;
+  display: inline-flex; align-items: center; justify-content: center; color: white; }
+.lw-d { background: #22c55e; }
+.lw-c { background: #3b82f6; }
+.lw-p { background: #d1d5db; color: #4b5563; }
+.body--dark .lw-p { background: #4b5563; color: #d1d5db; }
+.lw-error { color: #dc2626; font-size: .75rem; max-width: 22rem; white-space: normal; }
+.lw-mono { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; }
+.lw-page { width: 100%; max-width: 80rem; margin: 0 auto; padding: 1rem; }
+.lw-log { max-height: 16rem; overflow: auto; font-size: .75rem; white-space: pre-wrap; }
+"""
+
+# The browser half; `SERVER_NOW` lets relative times ignore clock skew between the two.
+SCRIPT = """
+<script type="module">
+const OPTIONS = __OPTIONS__;
+const LABELS = __LABELS__;
+const DARK_KEY = "livewatch-dark";
+window.lwSkew = Date.now() - __SERVER_NOW__;
+
+// Mirrors livewatch.views.relative_time.
+function ago(seconds) {
+  if (!(seconds >= 5)) return "Just now";
+  if (seconds < 60) return `${Math.floor(seconds)}s ago`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m ago`;
+  return `${Math.floor(seconds / 3600)}h ago`;
+}
+
+function connectionState() {
+  const socket = window.socket;
+  if (!socket || !socket.connected) return "reconnecting";
+  return socket.io.engine?.transport?.name === "websocket" ? "live" : "polling";
+}
+
+function render() {
+  const state = connectionState();
+  for (const el of document.querySelectorAll('[data-testid="connection-status"]')) {
+    if (el.dataset.state !== state) el.dataset.state = state;
+    const text = el.querySelector(".lw-conn-text");
+    if (text && text.textContent !== LABELS[state]) text.textContent = LABELS[state];
+  }
+  const now = Date.now() - window.lwSkew;
+  for (const el of document.querySelectorAll("[data-ts]")) {
+    const ts = Number(el.dataset.ts);
+    const text = ts > 0 ? ago((now - ts) / 1000) : "";
+    if (el.textContent !== text) el.textContent = text;
+  }
+}
+
+// NiceGUI calls io() when the app mounts, after this module ran: wrap it to add our options.
+const realIo = window.io;
+window.io = Object.assign((url, options) => {
+  const socket = realIo(url, { ...options, ...OPTIONS });
+  socket.on("connect", render);
+  socket.on("disconnect", (reason) => {
+    render();
+    // socket.io does not retry after a server-side disconnect; we do, the page must recover.
+    if (reason === "io server disconnect") {
+      setTimeout(() => socket.connect(), OPTIONS.reconnectionDelay);
+    }
+  });
+  socket.io.on("open", () => socket.io.engine.on("upgrade", render));
+  socket.io.on("reconnect_attempt", render);
+  socket.io.on("error", render);
+  return socket;
+}, realIo);
+
+let pending = false;
+function renderSoon() {
+  if (pending) return;
+  pending = true;
+  requestAnimationFrame(() => { pending = false; render(); });
+}
+setInterval(render, 1000);
+document.addEventListener("DOMContentLoaded", () => {
+  const dark = localStorage.getItem(DARK_KEY);
+  if (dark !== null) Quasar.Dark.set(dark === "1");
+  // New rows and new timestamps get their text at once, not at the next tick.
+  new MutationObserver(renderSoon).observe(document.getElementById("app"), {
+    subtree: true, childList: true, attributes: true, attributeFilter: ["data-ts"],
+  });
+  render();
+});
+window.lwToggleDark = () => {
+  Quasar.Dark.toggle();
+  localStorage.setItem(DARK_KEY, Quasar.Dark.isActive ? "1" : "0");
+};
+</script>
+"""
+
+
+def _script() -> str:
+    return (
+        SCRIPT.replace("__OPTIONS__", json.dumps(SOCKET_OPTIONS))
+        .replace("__LABELS__", json.dumps(CONNECTION_LABELS))
+        .replace("__SERVER_NOW__", str(int(time.time() * 1000)))
+    )
+
+
+@dataclass
+class Header:
+    """What a page may change in the shared header: the time of the last change."""
+
+    last_updated: Element
+
+    def touch(self, ts: float | None) -> None:
+        """Show `ts` (epoch seconds) as the last change; the browser ticks the text.
+
+        No change yet (an empty agents dir) means the page is as fresh as its render.
+        """
+        value = int((ts or time.time()) * 1000)
+        if self.last_updated.props.get("data-ts") != value:
+            self.last_updated.props["data-ts"] = value
+
+
+def frame(active: str, last_change_ts: float | None = None) -> Header:
+    """The shared page frame: call first in every page function."""
+    ui.add_css(CSS)
+    ui.add_body_html(_script())
+    with ui.header(elevated=True).classes("items-center gap-4 px-4 py-2 bg-slate-800"):
+        ui.label("livewatch").classes("text-lg font-bold tracking-wide")
+        with ui.row().classes("gap-3").props("data-testid=nav"):
+            for path, label, test_id in NAV:
+                link = ui.link(label, path).props(f"data-testid={test_id}")
+                link.classes("text-white no-underline " + ("font-bold" if path == active else ""))
+        ui.space()
+        connection_indicator()
+        with ui.row().classes("items-center gap-1 text-sm"):
+            ui.label("Updated")
+            last_updated = ui.element("span").props("data-testid=last-updated")
+        ui.button(icon="contrast").props(
+            'flat round dense color=white data-testid=dark-toggle aria-label="Toggle dark mode"'
+        ).on("click", js_handler="() => window.lwToggleDark()")
+    header = Header(last_updated)
+    header.touch(last_change_ts)
+    return header
+
+
+def connection_indicator() -> Element:
+    """A dot and a label; the browser script owns `data-state` and the text from here on."""
+    with ui.element("div").classes("lw-conn") as indicator:
+        indicator.props("data-testid=connection-status data-state=reconnecting role=status")
+        ui.element("span").classes("lw-dot")
+        ui.element("span").classes("lw-conn-text")
+    return indicator
+
+
+def follow(
+    collection: Collection,
+    on_change: Callable[[list[Change]], Awaitable[None]],
+    *,
+    settle: float = SETTLE_SECONDS,
+) -> None:
+    """Feed this tab every change of `collection` until the tab is gone.
+
+    One hub subscription per tab (per NiceGUI client), closed when NiceGUI deletes the
+    client: after its reconnect timeout runs out, or when a tab that never connected is
+    pruned. Handlers render from the collection's current state, so waiting `settle`
+    seconds first folds a burst (an editor's temp file, then its rename) into one render;
+    the changes that arrived meanwhile come as the next batch and render to no difference.
+    `on_change([])` means "catch up from the collection": after an overflow, the changes
+    in between are lost and the page must rebuild from current state.
+    """
+    client = ui.context.client
+    current: list[Subscription] = [collection.subscribe()]
+
+    async def pump() -> None:
+        while not client.is_deleted:
+            batch = await current[0].next_batch()
+            if not batch:
+                if current[0].state is not SubscriptionState.OVERFLOWED or client.is_deleted:
+                    return  # closed: the tab is gone or the server is stopping
+                current[0] = collection.subscribe()
+            await asyncio.sleep(settle)
+            try:
+                await on_change(batch)
+            except Exception:
+                log.exception("[PAGES] a page failed to apply a change")
+
+    def unsubscribe() -> None:
+        current[0].close()
+
+    client.on_delete(unsubscribe)
+    background_tasks.create(pump(), name=f"livewatch {collection.name} for {client.id}")

@@ -1,0 +1,81 @@
+"""What the e2e tests share: locators for the stable test ids, and small waits."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Locator, Page, expect
+
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = REPO / "test-results" / "screenshots"
+
+
+def by_test_id(page: Page, test_id: str) -> Locator:
+    return page.get_by_test_id(test_id)
+
+
+def status(page: Page) -> Locator:
+    return page.get_by_test_id("connection-status")
+
+
+def rows(page: Page) -> Locator:
+    return page.get_by_test_id("workflow-row")
+
+
+def row(page: Page, adw_id: str) -> Locator:
+    return page.locator(f'[data-testid="workflow-row"][data-adw-id="{adw_id}"]')
+
+
+def expect_live(page: Page, timeout: float = 10_000) -> None:
+    expect(status(page)).to_have_attribute("data-state", "live", timeout=timeout)
+    expect(status(page)).to_have_text("Live updates")
+
+
+def row_ids(page: Page) -> list[str]:
+    return [r.get_attribute("data-adw-id") or "" for r in rows(page).all()]
+
+
+def choose(page: Page, test_id: str, option: str) -> None:
+    """Pick an option of a Quasar select (its menu opens in a portal)."""
+    page.get_by_test_id(test_id).click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def screenshot(page: Page, name: str) -> Path:
+    """Save a full-page screenshot as a test artifact: test-results/screenshots/<name>.png."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=path, full_page=True)
+    return path
+
+
+def record(name: str, **figures: Any) -> None:
+    """Keep measured figures beside the screenshots (and show them with `-s`)."""
+    SCREENSHOTS.parent.mkdir(parents=True, exist_ok=True)
+    print(f"\n[{name}] " + ", ".join(f"{k}={v}" for k, v in figures.items()))
+    with (SCREENSHOTS.parent / "figures.jsonl").open("a") as out:
+        out.write(json.dumps({"test": name, **figures}) + "\n")
+
+
+def eventually(check: Callable[[], bool], timeout: float = 10.0, step: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(step)
+    return check()
+
+
+def expect_rows(page: Page, ids: list[str] | set[str]) -> None:
+    """Wait until the table shows exactly these rows (in this order, for a list)."""
+    expect(rows(page)).to_have_count(len(ids))
+    if isinstance(ids, set):
+        for adw_id in ids:
+            expect(row(page, adw_id)).to_be_visible()
+        return
+    for index, adw_id in enumerate(ids):
+        expect(rows(page).nth(index)).to_have_attribute("data-adw-id", adw_id)

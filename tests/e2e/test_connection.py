@@ -1,0 +1,143 @@
+"""The header tells the truth about the connection, and the page heals itself.
+
+The indicator follows NiceGUI's socket.io client in the browser: green over WebSocket,
+yellow over long-polling, gray while reconnecting. These tests break the connection for
+real: they kill the server, or block the browser's WebSocket.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from playwright.sync_api import Page, WebSocket, expect
+
+from livewatch.testing import LiveServer, free_port
+
+from .helpers import eventually, expect_live, record, row, screenshot, status
+
+# A WebSocket that a proxy refuses: every connection goes to a port nobody listens on.
+REFUSED_WEBSOCKET = """
+(() => {
+  const Real = window.WebSocket;
+  window.WebSocket = class extends Real {
+    constructor(url, protocols) { super("ws://127.0.0.1:%d/blocked", protocols); }
+  };
+})();
+"""
+
+# A WebSocket that a proxy swallows: it never opens and never fails.
+SILENT_WEBSOCKET = """
+window.WebSocket = class {
+  constructor(url) { this.url = url; this.readyState = 0; }
+  send() {}
+  close() {}
+};
+"""
+
+
+def test_the_seeds_manual_test_kill_and_restart(server: LiveServer, page: Page) -> None:
+    page.goto(server.url)
+    expect_live(page)
+
+    server.kill()  # SIGKILL: no goodbye, the browser only sees the socket die
+    expect(status(page)).to_have_attribute("data-state", "reconnecting", timeout=5_000)
+    expect(status(page)).to_have_text("Reconnecting...")
+    expect(page.locator("#popup")).to_be_hidden()  # ours replaces NiceGUI's popup
+
+    server.agents.write("down0001", issue_number=404)  # happens while nobody watches
+    server.start()  # same port
+    back = time.monotonic()
+    expect_live(page, timeout=5_000)
+    green_after = time.monotonic() - back
+    expect(row(page, "down0001")).to_be_visible()  # fresh data, not the pre-crash table
+    record("kill-restart", seconds_to_green=round(green_after, 2))
+    assert green_after < 2.5, "socket.io's retry delay should be capped at about 1 s"
+
+
+def test_polling_fallback_when_the_websocket_is_refused(server: LiveServer, page: Page) -> None:
+    page.add_init_script(REFUSED_WEBSOCKET % free_port())
+    started = time.monotonic()
+    page.goto(server.url)
+    expect(status(page)).to_have_attribute("data-state", "polling", timeout=5_000)
+    expect(status(page)).to_have_text("Polling fallback")
+    record("polling-refused", seconds_to_yellow=round(time.monotonic() - started, 2))
+
+    server.agents.write("poll0001", issue_number=1)  # updates still arrive, by long-polling
+    expect(row(page, "poll0001")).to_be_visible(timeout=2_000)
+    expect(status(page)).to_have_attribute("data-state", "polling")
+
+
+def test_polling_fallback_when_the_websocket_hangs(server: LiveServer, page: Page) -> None:
+    page.add_init_script(SILENT_WEBSOCKET)
+    started = time.monotonic()
+    page.goto(server.url)
+    # socket.io's default would wait 20 s for the silent WebSocket; ours gives up after 3 s.
+    expect(status(page)).to_have_attribute("data-state", "polling", timeout=8_000)
+    record("polling-silent", seconds_to_yellow=round(time.monotonic() - started, 2))
+    server.agents.write("poll0002", issue_number=2)
+    expect(row(page, "poll0002")).to_be_visible(timeout=2_000)
+
+
+def test_updated_label_ticks_in_the_browser(server: LiveServer, page: Page) -> None:
+    frames: list[str] = []
+
+    def watch(ws: WebSocket) -> None:
+        ws.on("framereceived", lambda payload: frames.append(str(payload)))
+
+    page.on("websocket", watch)
+    page.goto(server.url)
+    expect_live(page)
+    label = page.get_by_test_id("last-updated")
+    server.agents.write("tick0001", issue_number=1)
+    expect(label).to_have_text("Just now", timeout=1_000)
+
+    expect(label).to_have_text(re.compile(r"^\d+s ago$"), timeout=7_000)
+    before, pushed = label.text_content(), len(frames)
+    expect(label).not_to_have_text(before or "", timeout=2_000)  # a second later, by itself
+    server_messages = [f for f in frames[pushed:] if f.startswith("42")]  # not pings
+    assert server_messages == [], "the label must tick without a server push"
+
+    server.agents.update("tick0001", issue_class="/bug")
+    expect(label).to_have_text("Just now", timeout=1_000)
+
+
+def test_dark_mode_toggle_sticks_across_pages(server: LiveServer, page: Page) -> None:
+    page.goto(server.url)
+    body = page.locator("body")
+    expect(body).not_to_have_class(re.compile(r"body--dark"))
+    page.get_by_test_id("dark-toggle").click()
+    expect(body).to_have_class(re.compile(r"body--dark"))
+    screenshot(page, "workflows-dark")
+
+    page.get_by_test_id("nav-routes").click()
+    expect(page).to_have_url(f"{server.url}/routes")
+    expect(body).to_have_class(re.compile(r"body--dark"))
+    page.get_by_test_id("dark-toggle").click()
+    expect(body).not_to_have_class(re.compile(r"body--dark"))
+    page.reload()
+    expect_live(page)
+    expect(body).not_to_have_class(re.compile(r"body--dark"))
+
+
+def test_closed_tabs_release_their_subscriptions(server: LiveServer, page: Page) -> None:
+    """The hub logs how many subscribers each change reached: the open tabs, and no more."""
+
+    def subscribers_after_a_change(n: int) -> bool:
+        server.agents.update("a1f3c9e2", model_set=f"probe-{time.monotonic()}")
+        time.sleep(0.4)
+        counts = re.findall(r"workflows update to (\d+) clients", server.log())
+        return bool(counts) and int(counts[-1]) == n
+
+    page.goto(server.url)
+    other = page.context.new_page()
+    other.goto(f"{server.url}/workflows/a1f3c9e2")
+    expect_live(page)
+    expect_live(other)
+    assert eventually(lambda: subscribers_after_a_change(2), timeout=5)
+
+    page.reload()  # a reload is a new tab for NiceGUI: the old one must let go
+    expect_live(page)
+    other.close()
+    # NiceGUI deletes a client 3 s (its reconnect timeout) after its socket went away.
+    assert eventually(lambda: subscribers_after_a_change(1), timeout=10)
