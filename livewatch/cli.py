@@ -11,7 +11,7 @@ from typing import Any
 
 from livewatch.settings import Settings
 
-COMMANDS = ("serve", "demo", "tail")
+COMMANDS = ("serve", "demo", "tail", "agent")
 
 
 def _flag_type(annotation: Any) -> Any:
@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="serve a temp copy of the sample agents while a simulator moves them"
     )
     add_settings_flags(demo)
+    agent = commands.add_parser(
+        "agent", help="publish this host's agents dir to --broker (Redis); serves nothing"
+    )
+    add_settings_flags(agent)
     tail = commands.add_parser("tail", help="print a server's changes as they happen")
     tail.add_argument("url", nargs="?", default="http://127.0.0.1:8000", help="the server")
     tail.add_argument("--routes", action="store_true", help="follow routes, not workflows")
@@ -77,6 +81,13 @@ def main(argv: Sequence[str] | None = None) -> None:
 
             settings = settings.model_copy(update={"agents_dir": copy_samples()})
         server.run(settings, demo=args.command == "demo")
+    elif args.command == "agent":
+        from livewatch import broker_agent
+
+        settings = settings_from(args)
+        if not settings.broker:
+            raise SystemExit("livewatch agent: --broker redis://... (LIVEWATCH_BROKER) is required")
+        broker_agent.run(settings)
     elif args.command == "tail":
         import asyncio
 

@@ -23,8 +23,11 @@ def health(rt: Runtime, started_at: float) -> tuple[bool, dict[str, Any]]:
     """The report, and whether it is healthy (200) or not (503)."""
     wf, routes, hub = rt.workflow_watcher, rt.routes_watcher, rt.hub
     healthy = wf.state in HEALTHY_STATES and routes.state == "watching"
+    # Behind a broker, a replica that lost Redis still serves its last state: still 200 (so a
+    # load balancer keeps it), but "degraded".
+    in_touch = rt.broker_state in (None, "connected")
     report = {
-        "status": "ok" if healthy else "unhealthy",
+        "status": ("ok" if in_touch else "degraded") if healthy else "unhealthy",
         "watchers": {
             "workflows": {
                 "state": wf.state,
@@ -45,6 +48,8 @@ def health(rt: Runtime, started_at: float) -> tuple[bool, dict[str, Any]]:
         "uptime_s": round(time.time() - started_at, 1),
         "process": _process(),
     }
+    if (describe_broker := getattr(wf, "describe", None)) is not None:
+        report["broker"] = describe_broker()
     return healthy, report
 
 

@@ -120,6 +120,7 @@ class Collection:
         self._records: dict[str, Record] = {}
         self._history: deque[Change] = deque(maxlen=self.history_size)
         self._subscribers: set[Subscription] = set()
+        self._observers: list[Callable[[Change], None]] = []
         self._sorted: tuple[int, list[Record]] | None = None
 
     def __len__(self) -> int:
@@ -166,6 +167,8 @@ class Collection:
         self.last_change_ts = time.time()
         change = Change(self.seq, self.last_change_ts, tuple(changed.values()), tuple(sorted(gone)))
         self._history.append(change)
+        for observe in self._observers:
+            observe(change)
         for subscriber in list(self._subscribers):
             subscriber.offer(change)
         log.info(
@@ -206,6 +209,11 @@ class Collection:
         subscription = Subscription(queue_size or self.queue_size, self._subscribers.discard)
         self._subscribers.add(subscription)
         return subscription
+
+    def observe(self, callback: Callable[[Change], None]) -> None:
+        """Call `callback` with every change, synchronously: for cheap in-process tallies
+        (not clients: observers are not counted, buffered or dropped)."""
+        self._observers.append(callback)
 
     @property
     def subscriber_count(self) -> int:

@@ -32,6 +32,10 @@ class Workflow(BaseModel):
     cost_usd: float | None = None
     updated_at: str | None = None
     error: str | None = None
+    # Set only behind a broker (`livewatch serve --broker`): the agent host the record came
+    # from, and whether that host's heartbeat ran out (its last known state is shown).
+    host: str | None = None
+    stale: bool = False
 
 
 class AgentResult(BaseModel):

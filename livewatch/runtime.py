@@ -10,13 +10,18 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from livewatch import workflows
+from livewatch.activity import Activity
 from livewatch.hub import Hub
 from livewatch.records import Route, WorkflowDetail
 from livewatch.secrets import mask_secrets
 from livewatch.settings import Settings
 from livewatch.watch import RoutesWatcher, WorkflowWatcher, supervise
+
+if TYPE_CHECKING:
+    from livewatch.broker_replica import Replica
 
 log = logging.getLogger("livewatch")
 
@@ -25,26 +30,25 @@ log = logging.getLogger("livewatch")
 class Runtime:
     settings: Settings
     hub: Hub
-    workflow_watcher: WorkflowWatcher
+    workflow_watcher: WorkflowWatcher | Replica
     routes_watcher: RoutesWatcher
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    activity: Activity = field(default_factory=Activity)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
     def build(cls, settings: Settings, own_routes: Callable[[], list[Route]]) -> Runtime:
         hub = Hub.create(history_size=settings.history, queue_size=settings.queue_size)
+        if settings.broker:
+            # A replica: the workflows come from every agent host through Redis, not a local dir.
+            from livewatch.broker_replica import Replica
+
+            routes = RoutesWatcher(hub.routes, own_routes=own_routes, target=settings.app)
+            return cls(settings, hub, Replica(settings, hub.workflows), routes)
         return cls(
             settings=settings,
             hub=hub,
-            workflow_watcher=WorkflowWatcher(
-                settings.agents_dir,
-                hub.workflows,
-                github_repo=settings.github_repo,
-                running_window_s=settings.running_window_s,
-                debounce_ms=settings.debounce_ms,
-                step_ms=settings.step_ms,
-                reconcile_s=settings.reconcile_s,
-            ),
+            workflow_watcher=WorkflowWatcher.from_settings(settings, hub.workflows),
             routes_watcher=RoutesWatcher(hub.routes, own_routes=own_routes, target=settings.app),
         )
 
@@ -52,6 +56,7 @@ class Runtime:
         """Read the first snapshot before the port opens, so no client sees an empty list."""
         self.workflow_watcher.prime()
         self.routes_watcher.prime()
+        self.activity.follow(self.hub.workflows)  # changes from here on, not the first load
 
     async def start(self) -> None:
         """Follow changes in supervised background tasks."""
@@ -64,14 +69,25 @@ class Runtime:
         job = supervise(name, lambda: run(self.stop), self.stop)
         self._tasks.append(asyncio.create_task(job))
 
-    async def shutdown(self) -> None:
+    def begin_shutdown(self) -> None:
+        """Stop the background work and end every subscription (clients get 1001)."""
         self.stop.set()
         self.hub.close()
+
+    async def shutdown(self) -> None:
+        self.begin_shutdown()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=3)
 
+    @property
+    def broker_state(self) -> str | None:
+        """`connecting`, `connected` or `degraded` behind a broker; None for the local hub."""
+        return getattr(self.workflow_watcher, "broker_state", None)
+
     def workflow_detail(self, adw_id: str) -> WorkflowDetail | None:
         """Read one workflow's full detail from disk, or None when there is no such workflow."""
+        if not isinstance(self.workflow_watcher, WorkflowWatcher):
+            return self.workflow_watcher.detail(adw_id)  # a replica has no agents dir
         folder = self.workflow_folder(adw_id)
         if folder is None:
             return None

@@ -65,7 +65,7 @@ def run(settings: Settings, *, demo: bool = False) -> None:
     log.info(
         "[STARTUP] %d workflows from %s; serving http://%s:%d",
         len(rt.hub.workflows),
-        settings.agents_dir.absolute(),
+        "the broker" if settings.broker else settings.agents_dir.absolute(),
         settings.host,
         settings.port,
     )
@@ -96,7 +96,7 @@ def _say_goodbye_on_shutdown(rt: runtime.Runtime) -> None:
     original = Server.shutdown
 
     async def shutdown(self: Server, sockets: list[socket.socket] | None = None) -> None:
-        rt.hub.close()
+        rt.begin_shutdown()
         await asyncio.sleep(0.1)  # let the sessions send their close frames
         await original(self, sockets)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import socket
 from pathlib import Path
 from typing import Annotated
 
@@ -58,6 +60,17 @@ class Settings(BaseSettings):
         default_factory=list,
         description="extra browser origins allowed to open WebSockets (repeat, or comma-separate)",
     )
+    broker: str | None = Field(
+        None,
+        description="redis:// URL of the shared bus: `agent` publishes to it, `serve` follows it",
+    )
+    host_label: str = Field(
+        default_factory=lambda: _label(socket.gethostname()),
+        description="this agent host's name in the merged list; unique per host",
+    )
+    stale_after_s: float = Field(
+        30.0, gt=0, description="an agent host silent this long has its workflows marked stale"
+    )
 
     @field_validator("allow_origin", mode="before")
     @classmethod
@@ -66,7 +79,23 @@ class Settings(BaseSettings):
             [o.strip() for o in value.split(",") if o.strip()] if isinstance(value, str) else value
         )
 
+    @field_validator("host_label")
+    @classmethod
+    def _check_label(cls, value: str) -> str:
+        if not HOST_LABEL.fullmatch(value):
+            raise ValueError("use letters, digits, '.', '_' or '-' (at most 64)")
+        return value
+
     @property
     def exposed(self) -> bool:
         """Bound beyond this machine: then a token should guard it."""
         return not is_loopback_host(self.host)
+
+
+# Host labels become part of Redis keys and of namespaced ids (`<adw_id>@<host>`).
+HOST_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def _label(hostname: str) -> str:
+    """The machine's hostname, made into a valid host label."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", hostname).lstrip("_.-")[:64] or "host"

@@ -28,6 +28,7 @@ from livewatch.routes import (
     introspect_target,
     introspect_target_async,
 )
+from livewatch.settings import Settings
 
 log = logging.getLogger("livewatch.watch")
 
@@ -112,6 +113,18 @@ class WorkflowWatcher:
         self.corrections = 0
         self.last_event_ts: float | None = None
         self._retries: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, collection: Collection) -> WorkflowWatcher:
+        return cls(
+            settings.agents_dir,
+            collection,
+            github_repo=settings.github_repo,
+            running_window_s=settings.running_window_s,
+            debounce_ms=settings.debounce_ms,
+            step_ms=settings.step_ms,
+            reconcile_s=settings.reconcile_s,
+        )
 
     # -- reading -------------------------------------------------------------------------
 
