@@ -103,7 +103,11 @@ class LiveServer:
             self.command(), stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.cwd
         )
         log.close()
-        self.wait_ready(timeout)
+        try:
+            self.wait_ready(timeout)
+        except BaseException:
+            self.kill()  # a server that never got ready must not outlive the test
+            raise
         return self
 
     def wait_ready(self, timeout: float) -> None:
