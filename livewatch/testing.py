@@ -28,6 +28,8 @@ from livewatch.agents_writer import AgentsWriter
 # The stable selectors the pages carry (documented in the README).
 SELECTORS = {
     "connection_status": '[data-testid="connection-status"]',
+    "connection_rtt": '[data-testid="connection-rtt"]',
+    "broker_state": '[data-testid="broker-state"]',
     "last_updated": '[data-testid="last-updated"]',
     "workflows_table": '[data-testid="workflows-table"]',
     "workflow_row": '[data-testid="workflow-row"]',
@@ -39,6 +41,8 @@ SELECTORS = {
     "workflows_heading": '[data-testid="workflows-heading"]',
     "workflows_count": '[data-testid="workflows-count"]',
     "workflows_empty": '[data-testid="workflows-empty"]',
+    "activity_total": '[data-testid="activity-total"]',
+    "activity_chart": '[data-testid="activity-chart"]',
     "status_filter": '[data-testid="status-filter"]',
     "phase_filter": '[data-testid="phase-filter"]',
     "phase_progress": '[data-testid="phase-progress"]',

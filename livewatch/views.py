@@ -10,7 +10,7 @@ import json
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any, get_args
 
 from livewatch.records import PHASES, Status
@@ -337,3 +337,51 @@ def state_items(state: dict[str, Any]) -> list[tuple[str, str]]:
             text = json.dumps(value, ensure_ascii=False)
         items.append((key, text))
     return items
+
+
+# --- activity ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActivityChart:
+    """The dashboard's activity chart: one bar per minute, oldest first, and their sum."""
+
+    labels: tuple[str, ...]  # "HH:MM" of each minute's start
+    counts: tuple[int, ...]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts)
+
+    @property
+    def total_text(self) -> str:
+        return activity_total_text(self.total)
+
+
+def activity_chart(series: Iterable[tuple[int, int]], tz: tzinfo | None = None) -> ActivityChart:
+    """`Activity.series()` as chart data, the minutes labelled in `tz` (None: the server's)."""
+    pairs = list(series)
+    return ActivityChart(
+        labels=tuple(minute_label(start, tz) for start, _ in pairs),
+        counts=tuple(count for _, count in pairs),
+    )
+
+
+def minute_label(epoch_s: float, tz: tzinfo | None = None) -> str:
+    """A minute's start as "HH:MM" in `tz`; None means the server's local time."""
+    return datetime.fromtimestamp(epoch_s, tz).strftime("%H:%M")
+
+
+def activity_total_text(total: int) -> str:
+    return f"{total:,} change{'' if total == 1 else 's'} in the last hour"
+
+
+# --- broker --------------------------------------------------------------------------------
+
+# What the header says about a replica's link to Redis; states not listed show nothing.
+BROKER_NOTICES: dict[str, str] = {"degraded": "Degraded: Redis unreachable"}
+
+
+def broker_notice(state: str | None) -> str | None:
+    """The header chip's text for a broker state, or None when all is well (or no broker)."""
+    return BROKER_NOTICES.get(state or "")

@@ -6,6 +6,11 @@ NiceGUI creates the socket, to shorten socket.io's reconnection delays (capped a
 its connect timeout (so a blocked WebSocket falls back to long-polling within seconds), and
 re-renders the indicator on every socket event. The same script ticks the relative-time
 labels (`[data-ts]`) every second, so "Updated 12s ago" needs no server push.
+
+Beside the indicator, the round-trip time: every few seconds the browser emits a
+`livewatch_ping` over that same socket.io connection and times the ack, which our handler
+on NiceGUI's socket.io server sends back at once. It measures what the page lives on: the
+network, any proxy, and how busy the server's event loop is.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from nicegui import background_tasks, ui
+from nicegui import background_tasks, core, ui
 from nicegui.element import Element
 
+from livewatch import runtime, views
 from livewatch.hub import Change, Collection, Subscription, SubscriptionState
 
 log = logging.getLogger("livewatch.pages")
@@ -39,6 +45,13 @@ SOCKET_OPTIONS = {
     "timeout": 3000,
 }
 
+# The round-trip probe: how often, and how long an ack may take before we show a dash.
+PING_EVERY_MS = 5000
+PING_TIMEOUT_MS = 2000
+
+# How often a replica's header looks at its link to Redis (it only pushes a change).
+BROKER_POLL_SECONDS = 1.0
+
 # How long a page waits after a change before it renders, to fold bursts into one update.
 SETTLE_SECONDS = 0.1
 
@@ -54,6 +67,7 @@ CSS = """
 .lw-dot { width: .65rem; height: .65rem; border-radius: 9999px; background: #9ca3af; }
 .lw-conn[data-state="live"] .lw-dot { background: #22c55e; animation: lw-pulse 2s infinite; }
 .lw-conn[data-state="polling"] .lw-dot { background: #eab308; }
+.lw-rtt { font-size: .75rem; opacity: .75; min-width: 3rem; font-variant-numeric: tabular-nums; }
 @keyframes lw-pulse {
   0% { box-shadow: 0 0 0 0 rgba(34, 197, 94, .7); }
   70% { box-shadow: 0 0 0 .45rem rgba(34, 197, 94, 0); }
@@ -77,6 +91,9 @@ SCRIPT = """
 <script type="module">
 const OPTIONS = __OPTIONS__;
 const LABELS = __LABELS__;
+const PING_EVERY_MS = __PING_EVERY_MS__;
+const PING_TIMEOUT_MS = __PING_TIMEOUT_MS__;
+const FIRST_PING_MS = 500;
 const DARK_KEY = "livewatch-dark";
 window.lwSkew = Date.now() - __SERVER_NOW__;
 
@@ -94,6 +111,27 @@ function connectionState() {
   return socket.io.engine?.transport?.name === "websocket" ? "live" : "polling";
 }
 
+// The last round trip in ms, or null: none yet, the last one timed out, or disconnected.
+window.lwRtt = null;
+
+function ping(socket) {
+  if (!socket.connected) return;
+  socket.timeout(PING_TIMEOUT_MS).emit("livewatch_ping", performance.now(), (err, sent) => {
+    window.lwRtt = err || typeof sent !== "number" ? null : Math.round(performance.now() - sent);
+    render();
+  });
+}
+
+function renderRtt(state) {
+  const ms = state === "reconnecting" ? null : window.lwRtt;
+  const text = ms === null ? "\\u2013" : `${ms} ms`;  // an en dash
+  for (const el of document.querySelectorAll('[data-testid="connection-rtt"]')) {
+    if (el.textContent !== text) el.textContent = text;
+    if (ms === null) el.removeAttribute("data-rtt-ms");
+    else if (el.dataset.rttMs !== String(ms)) el.dataset.rttMs = ms;
+  }
+}
+
 function render() {
   const state = connectionState();
   for (const el of document.querySelectorAll('[data-testid="connection-status"]')) {
@@ -101,6 +139,7 @@ function render() {
     const text = el.querySelector(".lw-conn-text");
     if (text && text.textContent !== LABELS[state]) text.textContent = LABELS[state];
   }
+  renderRtt(state);
   const now = Date.now() - window.lwSkew;
   for (const el of document.querySelectorAll("[data-ts]")) {
     const ts = Number(el.dataset.ts);
@@ -113,8 +152,13 @@ function render() {
 const realIo = window.io;
 window.io = Object.assign((url, options) => {
   const socket = realIo(url, { ...options, ...OPTIONS });
-  socket.on("connect", render);
+  socket.on("connect", () => {
+    render();
+    // Not at once: the first moments of a page keep both ends busy, which is no network delay.
+    setTimeout(() => ping(socket), FIRST_PING_MS);
+  });
   socket.on("disconnect", (reason) => {
+    window.lwRtt = null;
     render();
     // socket.io does not retry after a server-side disconnect; we do, the page must recover.
     if (reason === "io server disconnect") {
@@ -124,6 +168,7 @@ window.io = Object.assign((url, options) => {
   socket.io.on("open", () => socket.io.engine.on("upgrade", render));
   socket.io.on("reconnect_attempt", render);
   socket.io.on("error", render);
+  setInterval(() => ping(socket), PING_EVERY_MS);
   return socket;
 }, realIo);
 
@@ -156,7 +201,15 @@ def _script() -> str:
         SCRIPT.replace("__OPTIONS__", json.dumps(SOCKET_OPTIONS))
         .replace("__LABELS__", json.dumps(CONNECTION_LABELS))
         .replace("__SERVER_NOW__", str(int(time.time() * 1000)))
+        .replace("__PING_EVERY_MS__", str(PING_EVERY_MS))
+        .replace("__PING_TIMEOUT_MS__", str(PING_TIMEOUT_MS))
     )
+
+
+@core.sio.on("livewatch_ping")
+def _echo_ping(_sid: str, stamp: object = None) -> object:
+    """The browser's round-trip probe: the ack carries its own stamp back (numbers only)."""
+    return stamp if isinstance(stamp, int | float) else None
 
 
 @dataclass
@@ -186,6 +239,8 @@ def frame(active: str, last_change_ts: float | None = None) -> Header:
                 link = ui.link(label, path).props(f"data-testid={test_id}")
                 link.classes("text-white no-underline " + ("font-bold" if path == active else ""))
         ui.space()
+        if broker_state() is not None:
+            BrokerChip()
         connection_indicator()
         with ui.row().classes("items-center gap-1 text-sm"):
             ui.label("Updated")
@@ -199,12 +254,46 @@ def frame(active: str, last_change_ts: float | None = None) -> Header:
 
 
 def connection_indicator() -> Element:
-    """A dot and a label; the browser script owns `data-state` and the text from here on."""
-    with ui.element("div").classes("lw-conn") as indicator:
-        indicator.props("data-testid=connection-status data-state=reconnecting role=status")
-        ui.element("span").classes("lw-dot")
-        ui.element("span").classes("lw-conn-text")
+    """A dot, a label and the round-trip time; the browser script owns them from here on."""
+    with ui.row().classes("items-center gap-2 no-wrap"):
+        with ui.element("div").classes("lw-conn") as indicator:
+            indicator.props("data-testid=connection-status data-state=reconnecting role=status")
+            ui.element("span").classes("lw-dot")
+            ui.element("span").classes("lw-conn-text")
+        ui.element("span").classes("lw-rtt").props(
+            'data-testid=connection-rtt title="Round trip to the server"'
+        )
     return indicator
+
+
+def broker_state() -> str | None:
+    """The replica's link to Redis; None in local mode (or before the broker existed)."""
+    return getattr(runtime.current(), "broker_state", None)
+
+
+class BrokerChip:
+    """An orange chip while a replica cannot reach Redis; hidden otherwise.
+
+    Only replicas get one: local mode has no broker, and no timer to poll it. The timer
+    looks every second and touches the browser only when the state changes.
+    """
+
+    def __init__(self) -> None:
+        self.state: str | None = None
+        # No icon: its ligature would become part of the chip's text for tests and readers.
+        self.chip = ui.chip(color="orange", text_color="white")
+        self.chip.props("dense square data-testid=broker-state")
+        self.show(broker_state())
+        ui.timer(BROKER_POLL_SECONDS, lambda: self.show(broker_state()))
+
+    def show(self, state: str | None) -> None:
+        if state == self.state:
+            return
+        self.state = state
+        notice = views.broker_notice(state)
+        self.chip.text = notice or ""
+        self.chip.props["data-state"] = state or ""
+        self.chip.visible = notice is not None
 
 
 def follow(

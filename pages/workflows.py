@@ -3,17 +3,23 @@
 Only one page of rows (25 by default) is ever in the browser. A change re-renders the
 table only when it alters what is on screen (the visible rows or the counts), so one
 changed workflow costs a browser one page of rows at most, however many workflows exist.
+
+Beside the heading, a small chart of changes per minute over the last hour. It is polled,
+not pushed per change: every few seconds, and it sends only the bars (a few hundred bytes)
+when they differ, so a burst of changes costs the browser one chart update, not one each.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 from nicegui import events, ui
 
 from livewatch import runtime, views
+from livewatch.activity import Activity
 from livewatch.hub import Change, Collection
 from livewatch.records import PHASES
 
@@ -80,18 +86,106 @@ ROW_TEMPLATE = _squeeze(
 )
 
 
+# The chart looks for new bars this often; a burst of changes in between is one update.
+CHART_SECONDS = 5.0
+CHART_COLOR = "#3b82f6"  # the blue of the "current" phase step
+# Half-transparent grays read well on the light and on the dark page alike.
+AXIS_TEXT = {"fontSize": 10, "color": "#9ca3af"}
+AXIS_LINE = {"lineStyle": {"color": "rgba(156, 163, 175, .5)"}}
+GRID_LINE = {"lineStyle": {"color": "rgba(156, 163, 175, .25)"}}
+
+
+def chart_options(chart: views.ActivityChart) -> dict[str, Any]:
+    """A compact bar chart; labels every 15 minutes, the exact minute in the tooltip."""
+    return {
+        "animation": False,
+        "grid": {"left": 28, "right": 8, "top": 8, "bottom": 22},
+        "tooltip": {"trigger": "axis"},
+        "xAxis": {
+            "type": "category",
+            "data": list(chart.labels),
+            "axisTick": {"show": False},
+            "axisLine": AXIS_LINE,
+            "axisLabel": {**AXIS_TEXT, "interval": 14},
+        },
+        "yAxis": {
+            "type": "value",
+            "minInterval": 1,
+            "splitNumber": 2,
+            "axisLabel": AXIS_TEXT,
+            "splitLine": GRID_LINE,
+        },
+        "series": [
+            {
+                "type": "bar",
+                "name": "Changes",
+                "data": list(chart.counts),
+                "itemStyle": {"color": CHART_COLOR},
+            }
+        ],
+    }
+
+
+class ActivityView:
+    """Changes per minute over the last hour, as bars and a total, for one browser tab."""
+
+    def __init__(self, activity: Activity) -> None:
+        self.activity = activity
+        self.tz: tzinfo | None = None  # the browser's, once it told us; the server's until then
+        self.shown = views.activity_chart(activity.series())
+
+    def total_label(self) -> None:
+        self.total = ui.label().classes("text-sm text-grey-7").props("data-testid=activity-total")
+        self.show_total()
+
+    def bar_chart(self) -> None:
+        self.chart = ui.echart(chart_options(self.shown)).props("data-testid=activity-chart")
+        self.chart.style("height: 120px; width: 28rem")
+        ui.timer(CHART_SECONDS, self.refresh)
+
+    async def refresh(self) -> None:
+        if self.tz is None:
+            self.tz = await browser_timezone()
+        chart = views.activity_chart(self.activity.series(), self.tz)
+        if chart == self.shown:
+            return
+        before, self.shown = self.shown, chart
+        if chart.total != before.total:
+            self.show_total()
+        # Keep the element's options true for any full render, without sending them now.
+        with self.chart.props.suspend_updates():
+            self.chart.options["xAxis"]["data"] = list(chart.labels)
+            self.chart.options["series"][0]["data"] = list(chart.counts)
+        if chart.labels != before.labels:
+            self.chart.update()  # once a minute the bars move left under new labels
+        else:
+            self.chart.run_chart_method("setOption", {"series": [{"data": list(chart.counts)}]})
+
+    def show_total(self) -> None:
+        self.total.text = self.shown.total_text
+        self.total.props["data-total"] = self.shown.total
+
+
+async def browser_timezone() -> tzinfo:
+    """The browser's UTC offset, so the minutes read as the viewer's clock shows them."""
+    try:
+        minutes = await ui.run_javascript("-new Date().getTimezoneOffset()")
+        return timezone(timedelta(minutes=int(minutes)))
+    except (TimeoutError, TypeError, ValueError):  # no answer (or a tab gone): the server's
+        return datetime.now().astimezone().tzinfo or UTC
+
+
 class WorkflowsTable:
     """The table and its counts, kept in step with the hub for one browser tab."""
 
-    def __init__(self, collection: Collection) -> None:
+    def __init__(self, collection: Collection, title: ui.label) -> None:
         self.collection = collection
+        self.title = title
         self.query = views.WorkflowQuery()
         self.shown: views.WorkflowsPage | None = None
         self.build()
 
     def build(self) -> None:
-        self.title = ui.label().classes("text-2xl font-bold")
-        self.title.props("data-testid=workflows-heading")
         self.filters()
         self.empty = ui.label("No active workflows").classes("text-lg text-grey-7 q-pa-lg")
         self.empty.props("data-testid=workflows-empty").set_visibility(False)
@@ -176,10 +270,18 @@ class WorkflowsTable:
 @ui.page("/", title="livewatch · Workflows")
 def workflows_page() -> None:
     """The live dashboard of every workflow."""
-    workflows = runtime.current().hub.workflows
+    current = runtime.current()
+    workflows = current.hub.workflows
     header = frame("/", workflows.last_change_ts)
+    activity = ActivityView(current.activity)
     with ui.column().classes("lw-page gap-4"):
-        table = WorkflowsTable(workflows)
+        with ui.row().classes("w-full items-center justify-between no-wrap"):
+            with ui.column().classes("gap-1"):
+                title = ui.label().classes("text-2xl font-bold")
+                title.props("data-testid=workflows-heading")
+                activity.total_label()
+            activity.bar_chart()
+        table = WorkflowsTable(workflows, title)
 
     async def on_change(batch: list[Change]) -> None:
         header.touch(workflows.last_change_ts)

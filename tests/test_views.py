@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -282,3 +283,60 @@ def test_state_items_show_every_field_as_text() -> None:
         ("all_adws", '["a", "b"]'),
         ("gone", "null"),
     ]
+
+
+# --- activity -----------------------------------------------------------------------------
+
+HOUR_START = 1_800_000_000 - 59 * 60  # the first of 60 minutes; 1,800,000,000 is 08:00 UTC
+
+
+def test_activity_chart_labels_each_minute_and_sums_the_hour() -> None:
+    series = [(HOUR_START + 60 * n, n % 3) for n in range(60)]
+    chart = views.activity_chart(series, UTC)
+    assert len(chart.labels) == len(chart.counts) == 60
+    assert chart.labels[0] == "07:01"
+    assert chart.labels[-1] == "08:00"
+    assert chart.counts[:4] == (0, 1, 2, 0)
+    assert chart.total == 60
+    assert chart.total_text == "60 changes in the last hour"
+
+
+def test_minute_labels_follow_the_viewers_time_zone() -> None:
+    assert views.minute_label(1_800_000_000, UTC) == "08:00"
+    assert views.minute_label(1_800_000_000, timezone(timedelta(hours=-5))) == "03:00"
+    assert views.minute_label(1_800_000_000, timezone(timedelta(minutes=330))) == "13:30"
+
+
+def test_equal_series_make_equal_charts_so_a_page_can_skip_the_push() -> None:
+    series = [(HOUR_START + 60 * n, 0) for n in range(60)]
+    assert views.activity_chart(series, UTC) == views.activity_chart(list(series), UTC)
+    later = [*series[1:], (HOUR_START + 3600, 0)]  # a minute on, nothing happened
+    assert views.activity_chart(later, UTC) != views.activity_chart(series, UTC)
+
+
+@pytest.mark.parametrize(
+    ("total", "text"),
+    [
+        (0, "0 changes in the last hour"),
+        (1, "1 change in the last hour"),
+        (12_345, "12,345 changes in the last hour"),
+    ],
+)
+def test_activity_total_text(total: int, text: str) -> None:
+    assert views.activity_total_text(total) == text
+
+
+# --- broker -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("state", "notice"),
+    [
+        (None, None),  # local mode: no broker at all
+        ("connecting", None),
+        ("connected", None),
+        ("degraded", "Degraded: Redis unreachable"),
+    ],
+)
+def test_broker_notice_only_when_degraded(state: str | None, notice: str | None) -> None:
+    assert views.broker_notice(state) == notice

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +31,35 @@ def row(page: Page, adw_id: str) -> Locator:
     return page.locator(f'[data-testid="workflow-row"][data-adw-id="{adw_id}"]')
 
 
+# The round-trip time as the header shows it, e.g. "3 ms".
+MILLISECONDS = re.compile(r"^\d+ ms$")
+
+
+def rtt(page: Page) -> Locator:
+    return page.get_by_test_id("connection-rtt")
+
+
+def activity_total(page: Page) -> int:
+    """The dashboard's "N changes in the last hour", as N."""
+    return int(page.get_by_test_id("activity-total").get_attribute("data-total") or 0)
+
+
+def chart_bars(page: Page) -> list[int]:
+    """The bars the activity chart draws, read from its ECharts instance in the browser."""
+    chart = page.get_by_test_id("activity-chart").element_handle()
+    return page.evaluate("(el) => getElement(el).chart.getOption().series[0].data", chart)
+
+
+# What a chart push carries: the total's label, the chart element, or new bars for it.
+CHART_MARKERS = ('"activity-total"', '"activity-chart"', "run_chart_method")
+
+
+def is_chart_frame(payload: str | bytes) -> bool:
+    """Whether a socket.io frame the browser received belongs to an activity chart push."""
+    text = payload if isinstance(payload, str) else payload.decode(errors="replace")
+    return any(marker in text for marker in CHART_MARKERS)
+
+
 def expect_live(page: Page, timeout: float = 10_000) -> None:
     expect(status(page)).to_have_attribute("data-state", "live", timeout=timeout)
     expect(status(page)).to_have_text("Live updates")
@@ -46,7 +76,12 @@ def choose(page: Page, test_id: str, option: str) -> None:
 
 
 def screenshot(page: Page, name: str) -> Path:
-    """Save a full-page screenshot as a test artifact: test-results/screenshots/<name>.png."""
+    """Save a full-page screenshot as a test artifact: test-results/screenshots/<name>.png.
+
+    The pictures go into the docs: wait until the header shows its round-trip time.
+    """
+    if rtt(page).count():
+        expect(rtt(page)).to_have_text(MILLISECONDS)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=path, full_page=True)

@@ -9,12 +9,23 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 from playwright.sync_api import Page, WebSocket, expect
 
 from livewatch.testing import LiveServer, free_port
 
-from .helpers import eventually, expect_live, record, row, screenshot, status
+from .helpers import (
+    MILLISECONDS,
+    eventually,
+    expect_live,
+    is_chart_frame,
+    record,
+    row,
+    rtt,
+    screenshot,
+    status,
+)
 
 # A WebSocket that a proxy refuses: every connection goes to a port nobody listens on.
 REFUSED_WEBSOCKET = """
@@ -43,6 +54,7 @@ def test_the_seeds_manual_test_kill_and_restart(server: LiveServer, page: Page) 
     server.kill()  # SIGKILL: no goodbye, the browser only sees the socket die
     expect(status(page)).to_have_attribute("data-state", "reconnecting", timeout=5_000)
     expect(status(page)).to_have_text("Reconnecting...")
+    expect(rtt(page)).to_have_text("\u2013")  # no round trip without a server
     expect(page.locator("#popup")).to_be_hidden()  # ours replaces NiceGUI's popup
 
     server.agents.write("down0001", issue_number=404)  # happens while nobody watches
@@ -51,8 +63,44 @@ def test_the_seeds_manual_test_kill_and_restart(server: LiveServer, page: Page) 
     expect_live(page, timeout=5_000)
     green_after = time.monotonic() - back
     expect(row(page, "down0001")).to_be_visible()  # fresh data, not the pre-crash table
+    expect(rtt(page)).to_have_text(MILLISECONDS)  # measured again on the new connection
     record("kill-restart", seconds_to_green=round(green_after, 2))
     assert green_after < 2.5, "socket.io's retry delay should be capped at about 1 s"
+
+
+def test_round_trip_time_is_measured_over_the_pages_own_socket(
+    server: LiveServer, page: Page
+) -> None:
+    pings: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda p: pings.append(str(p))))
+    page.goto(server.url)
+    expect_live(page)
+    # The first probe goes out on connect, then one every 5 s.
+    expect(rtt(page)).to_have_text(MILLISECONDS, timeout=3_000)
+    expect(rtt(page)).to_have_attribute("data-rtt-ms", re.compile(r"^\d+$"))
+    ms = int(rtt(page).get_attribute("data-rtt-ms") or -1)
+    assert 0 <= ms < 1_000
+    assert rtt(page).text_content() == f"{ms} ms"
+    # Over NiceGUI's socket.io connection (a socket.io event: 42), not a side channel.
+    assert any(p.startswith("42") and '"livewatch_ping"' in p for p in pings)
+    record("round-trip", rtt_ms=ms)
+    expect(page.get_by_test_id("broker-state")).to_have_count(0)  # local mode: no broker
+
+
+def test_a_replica_that_cannot_reach_redis_says_so(tmp_path: Path, page: Page) -> None:
+    """Nobody listens at the broker's address: the replica serves on, degraded."""
+    (tmp_path / "replica").mkdir()
+    dead_redis = f"redis://127.0.0.1:{free_port()}"
+    replica = LiveServer(tmp_path / "replica", args=["--broker", dead_redis]).start()
+    try:
+        page.goto(replica.url)
+        expect_live(page)
+        chip = page.get_by_test_id("broker-state")
+        expect(chip).to_have_attribute("data-state", "degraded")
+        expect(chip).to_have_text("Degraded: Redis unreachable")
+        expect(chip).to_be_visible()
+    finally:
+        replica.stop()
 
 
 def test_polling_fallback_when_the_websocket_is_refused(server: LiveServer, page: Page) -> None:
@@ -95,7 +143,8 @@ def test_updated_label_ticks_in_the_browser(server: LiveServer, page: Page) -> N
     expect(label).to_have_text(re.compile(r"^\d+s ago$"), timeout=7_000)
     before, pushed = label.text_content(), len(frames)
     expect(label).not_to_have_text(before or "", timeout=2_000)  # a second later, by itself
-    server_messages = [f for f in frames[pushed:] if f.startswith("42")]  # not pings
+    # Not engine.io pings, not acks of our round-trip probes, not the activity chart's bars.
+    server_messages = [f for f in frames[pushed:] if f.startswith("42") and not is_chart_frame(f)]
     assert server_messages == [], "the label must tick without a server push"
 
     server.agents.update("tick0001", issue_class="/bug")

@@ -8,7 +8,17 @@ from playwright.sync_api import Page, expect
 
 from livewatch.testing import LiveServer
 
-from .helpers import choose, expect_live, expect_rows, row, rows, screenshot
+from .helpers import (
+    activity_total,
+    chart_bars,
+    choose,
+    eventually,
+    expect_live,
+    expect_rows,
+    row,
+    rows,
+    screenshot,
+)
 
 SAMPLE_IDS = {
     "0d9b6c3f", "2c6e8d51", "4b7d2e90", "7e2a9f14", "93f0b47e",
@@ -43,6 +53,27 @@ def test_the_dashboard_shows_every_workflow(server: LiveServer, page: Page) -> N
     expect(broken.get_by_test_id("status-badge")).to_have_text("error")
     expect(broken.get_by_test_id("workflow-error")).to_contain_text("not valid JSON")
     expect(failed.locator("[data-ts]")).to_have_text(re.compile(r"^(Just now|\d+[smh] ago)$"))
+
+
+def test_the_activity_chart_counts_the_changes_of_the_last_hour(
+    server: LiveServer, page: Page
+) -> None:
+    page.goto(server.url)
+    expect_live(page)
+    expect(page.get_by_test_id("activity-chart").locator("canvas")).to_be_visible()
+    total = page.get_by_test_id("activity-total")
+    expect(total).to_have_text(re.compile(r"^\d+ changes? in the last hour$"))
+    before = activity_total(page)
+
+    for adw_id in ("a1f3c9e2", "b84a1f6c", "f61d3e28", "0d9b6c3f", "7e2a9f14"):
+        server.agents.update(adw_id)  # an agent saves its state: a new updated_at
+    # The chart looks for new bars every 5 s, then shows them all at once.
+    assert eventually(lambda: activity_total(page) >= before + 5, timeout=8)
+    expect(total).to_have_text(re.compile(r"^\d+ changes in the last hour$"))
+    assert eventually(lambda: sum(chart_bars(page)) == activity_total(page), timeout=2)
+    bars = chart_bars(page)
+    assert len(bars) == 60  # the last hour, oldest first: ours are this minute's or the last
+    assert sum(bars[-2:]) >= 5
     screenshot(page, "workflows")
 
 
