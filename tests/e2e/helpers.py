@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +15,8 @@ from playwright.sync_api import Locator, Page, expect
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "test-results" / "screenshots"
+# `LIVEWATCH_UPDATE_DOCS=1 python -m pytest tests/e2e` refreshes the README's pictures too.
+DOCS_SCREENSHOTS = REPO / "docs" / "screenshots"
 
 
 def by_test_id(page: Page, test_id: str) -> Locator:
@@ -85,6 +89,8 @@ def screenshot(page: Page, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=path, full_page=True)
+    if os.environ.get("LIVEWATCH_UPDATE_DOCS") == "1":
+        shutil.copyfile(path, DOCS_SCREENSHOTS / path.name)
     return path
 
 
