@@ -129,7 +129,7 @@ async def test_10000_files_in_a_second_end_in_the_exact_state(server: LiveServer
 
 def test_unreadable_files_are_an_error_not_a_crash(server: LiveServer) -> None:
     if os.geteuid() == 0:
-        pytest.skip("root reads any file; covered by tests/test_workflows.py's reader checks")
+        pytest.skip("root reads any file, so permissions cannot be tested as root")
     folder = server.agents_dir / "secret001"
     state(b'{"adw_id": "secret001"}')(folder)
     (folder / "adw_state.json").chmod(0)
