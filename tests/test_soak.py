@@ -82,6 +82,7 @@ async def test_1000_connect_disconnect_cycles_leak_nothing(server: LiveServer) -
     assert server.get("/healthz").json()["clients"]["workflows"] == 0
 
 
+@pytest.mark.timeout(SOAK_S + 120)
 async def test_soak_random_writes_200_clients_and_a_stuck_one(server: LiveServer) -> None:
     rng = random.Random(1)
     stuck = await connect(server.ws_url("/ws/workflows"), max_queue=1, max_size=None)
