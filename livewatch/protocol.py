@@ -8,49 +8,65 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from livewatch.hub import Change, Collection, Record
 
 _encoded: dict[tuple[str, str, str], tuple[int, str]] = {}
 _deltas: dict[tuple[str, str, int], str] = {}
+_record_json: dict[str, dict[str, tuple[Record, str]]] = {}
 
 
 def dumps(message: Any) -> str:
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
 
 
-def _once_per_seq(collection: Collection, kind: str, build: Callable[[], Any]) -> str:
-    cache_key = (kind, collection.name, collection.epoch)
+def records_json(collection: Collection) -> str:
+    """The collection's records as one JSON array, built once per sequence number.
+
+    Each record's JSON is kept while the hub holds the same record object, so a change
+    re-encodes only the records it touched and the array is a join, not a dumps of every
+    record (75 ms for 10,000 workflows, on every change and for every snapshot).
+    """
+    cache_key = ("records", collection.name, collection.epoch)
     cached = _encoded.get(cache_key)
     if cached is not None and cached[0] == collection.seq:
         return cached[1]
-    text = dumps(build())
+    old = _record_json.get(collection.name, {})
+    fresh: dict[str, tuple[Record, str]] = {}
+    for record in collection.records():
+        key = collection.key(record)
+        hit = old.get(key)
+        if hit is None or hit[0] is not record:
+            hit = (record, dumps(record))
+        fresh[key] = hit
+    _record_json[collection.name] = fresh  # records that left go with `old`
+    text = "[" + ",".join(text for _, text in fresh.values()) + "]"
     _encoded[cache_key] = (collection.seq, text)
     return text
 
 
+def _with_data(head: dict[str, Any], data: str) -> str:
+    """`head` as JSON, with a last member `"data"` whose JSON is already encoded."""
+    return dumps(head)[:-1] + ',"data":' + data + "}"
+
+
 def seed_message(collection: Collection) -> str:
     """`{"type":"<name>_update","data":[...]}` for the collection's current state."""
-    return _once_per_seq(
-        collection,
-        "seed",
-        lambda: {"type": f"{collection.name}_update", "data": collection.records()},
-    )
+    cache_key = ("seed", collection.name, collection.epoch)
+    cached = _encoded.get(cache_key)
+    if cached is not None and cached[0] == collection.seq:
+        return cached[1]
+    text = _with_data({"type": f"{collection.name}_update"}, records_json(collection))
+    _encoded[cache_key] = (collection.seq, text)
+    return text
 
 
 def snapshot_message(collection: Collection) -> str:
     """Protocol 2's first message: the whole state, with the position to resume from."""
-    return dumps(
-        {
-            "type": "snapshot",
-            "seq": collection.seq,
-            "epoch": collection.epoch,
-            "ts": time.time(),
-            "data": collection.records(),
-        }
-    )
+    head = {"type": "snapshot", "seq": collection.seq, "epoch": collection.epoch, "ts": time.time()}
+    return _with_data(head, records_json(collection))
 
 
 def delta_message(collection: Collection, changes: Sequence[Change]) -> str:
@@ -95,14 +111,10 @@ def _delta(seq: int, ts: float, upsert: Iterable[Record], remove: Iterable[str])
 
 def list_body(collection: Collection) -> str:
     """The REST list: the seed returns a bare list of workflows, and routes with a total."""
-
-    def build() -> Any:
-        records = collection.records()
-        if collection.name == "routes":
-            return {"routes": records, "total": len(records)}
-        return records
-
-    return _once_per_seq(collection, "rest", build)
+    records = records_json(collection)
+    if collection.name == "routes":
+        return f'{{"routes":{records},"total":{len(collection)}}}'
+    return records
 
 
 def etag(collection: Collection) -> str:

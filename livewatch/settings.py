@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     )
     step_ms: int = Field(5, ge=1, description="quiet time that ends a batch of file events early")
     reconcile_s: float = Field(
-        30.0, gt=0, description="seconds between full rescans that repair dropped events"
+        30.0, gt=0, description="seconds between reconciliation checks (full rescans are rarer)"
     )
     running_window_s: float = Field(
         300.0, gt=0, description="a workflow written within this many seconds is 'running'"

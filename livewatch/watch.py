@@ -14,6 +14,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -37,6 +38,8 @@ WatcherState = Literal["starting", "watching", "polling", "waiting", "stopped"]
 # Errors that a writer caught mid-write produces, and how soon to look again.
 TORN_WRITE_ERRORS = ("adw_state.json is empty", "adw_state.json is not valid JSON")
 TORN_RETRY_S = 0.25
+# Full rescans are spaced by at least this many times their own duration: ~0.2% of a core.
+RECONCILE_DUTY = 500
 
 
 def _looks_torn(error: object) -> bool:
@@ -112,6 +115,7 @@ class WorkflowWatcher:
         self.events = 0
         self.corrections = 0
         self.last_event_ts: float | None = None
+        self.last_reconcile_s = 0.0  # how long the last full rescan took
         self._retries: set[asyncio.Task[None]] = set()
 
     @classmethod
@@ -141,7 +145,26 @@ class WorkflowWatcher:
 
     async def reconcile(self) -> int:
         """Rescan everything and make the hub exact; returns how many records it corrected."""
-        change = self.collection.replace(await asyncio.to_thread(self._scan))
+        started, seq = time.monotonic(), self.collection.seq
+        records = await asyncio.to_thread(self._scan)
+        self.last_reconcile_s = time.monotonic() - started
+        # The scan took seconds; a workflow the event path updated meanwhile may have been
+        # read before its write. Leave those alone, or the pass would revert them to the
+        # old state until the next pass.
+        changes = self.collection.since(seq)
+        if changes is None:  # so much happened that the history no longer reaches back
+            return 0
+        touched = {self.collection.key(r) for c in changes for r in c.upsert}
+        touched.update(k for c in changes for k in c.remove)
+        fresh = {self.collection.key(r): r for r in records}
+        change = self.collection.apply(
+            [r for k, r in fresh.items() if k not in touched],
+            [
+                k
+                for k in map(self.collection.key, self.collection.records())
+                if k not in fresh and k not in touched
+            ],
+        )
         return 0 if change is None else len(change.upsert) + len(change.remove)
 
     def _read_ids(self, ids: set[str]) -> tuple[list[dict[str, object]], list[str]]:
@@ -246,14 +269,33 @@ class WorkflowWatcher:
             await asyncio.gather(pending, return_exceptions=True)
             await batches.aclose()
 
+    def expired_running(self) -> set[str]:
+        """Workflows shown as running whose newest write has left the running window."""
+        cutoff = time.time() - self.running_window_s
+        return {
+            str(r["adw_id"])
+            for r in self.collection.records()
+            if r.get("status") == "running" and _epoch(r.get("updated_at")) < cutoff
+        }
+
     async def _reconcile_loop(
         self, stop: asyncio.Event, session_end: asyncio.Event, root_id: tuple[int, int] | None
     ) -> None:
+        last = time.monotonic()
         while not await sleep_unless(stop, self.reconcile_s):
             if _inode(self.agents_dir) != root_id:
                 session_end.set()  # the dir was deleted or replaced: start a new session
                 return
+            # Space full passes by RECONCILE_DUTY times their own length, so this safety net
+            # stays near 0.2% of a core however large the tree (a 3 s pass: every 25 min).
+            if time.monotonic() - last < self.last_reconcile_s * RECONCILE_DUTY:
+                # In between, re-read only what time alone changes: a "running" workflow
+                # turns "idle" once its newest write leaves the running window.
+                if expired := self.expired_running():
+                    await self.refresh(expired)
+                continue
             fixed = await self.reconcile()
+            last = time.monotonic()
             if fixed:
                 self.corrections += fixed
                 metrics.RECONCILE_CORRECTIONS.inc(fixed)
@@ -334,6 +376,14 @@ class RoutesWatcher:
                 await self.load()
         finally:
             self.state = "stopped"
+
+
+def _epoch(iso: object) -> float:
+    """An ISO 8601 time as epoch seconds; 0 when missing or unreadable."""
+    try:
+        return datetime.fromisoformat(str(iso)).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def _inode(path: Path) -> tuple[int, int] | None:

@@ -322,11 +322,13 @@ def follow(
                 if current[0].state is not SubscriptionState.OVERFLOWED or client.is_deleted:
                     return  # closed: the tab is gone or the server is stopping
                 current[0] = collection.subscribe()
-            await asyncio.sleep(settle)
             try:
                 await on_change(batch)
             except Exception:
                 log.exception("[PAGES] a page failed to apply a change")
+            # Render at once, then at most once per `settle`: the rest of a burst gathers
+            # meanwhile and comes as the next batch, so a lone change waits for nothing.
+            await asyncio.sleep(settle)
 
     def unsubscribe() -> None:
         current[0].close()
