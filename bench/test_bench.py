@@ -1,0 +1,79 @@
+"""Smoke tests of the benchmark itself: `python -m pytest bench` (not part of `tests/`).
+
+They assert only generous sanity bounds: the benchmark prints numbers, it does not gate on
+them, and this machine is shared.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from bench import report
+from bench.baseline_server import get_workflows_data
+from bench.clients import marker
+from bench.data import GITHUB_REPO, Mutator, build_tree
+from bench.main import main
+from bench.stats import percentile
+
+
+def test_the_tree_is_realistic_and_the_baseline_reads_it(tmp_path: Path) -> None:
+    tree = build_tree(tmp_path, 50, seed=7)
+    assert len(tree.ids) == 50
+    folder = tree.agents_dir / tree.ids[0]
+    state = json.loads((folder / "adw_state.json").read_text())
+    assert state["adw_id"] == tree.ids[0]
+    assert any(p.name.startswith("adw_") for p in folder.iterdir())
+    assert list(folder.glob("*/raw_output.jsonl"))
+    records = get_workflows_data(tree.agents_dir, GITHUB_REPO)
+    assert [r["adw_id"] for r in records] == tree.ids
+    assert set(records[0]) == {"adw_id", "issue_number", "phase", "github_url"}
+
+
+def test_a_change_is_found_by_its_marker(tmp_path: Path) -> None:
+    tree = build_tree(tmp_path, 5, seed=7)
+    mutator = Mutator(tree.agents_dir)
+    adw_id = random.Random(1).choice(tree.ids)
+    tmp, target, number = mutator.prepare(adw_id)
+    mutator.commit(tmp, target)
+    record = next(
+        r for r in get_workflows_data(tree.agents_dir, GITHUB_REPO) if r["adw_id"] == adw_id
+    )
+    text = json.dumps({"data": [record]}, separators=(",", ":"))
+    assert marker(adw_id, number).decode() in text
+
+
+def test_percentiles_and_the_table() -> None:
+    assert percentile([1, 2, 3, 4], 50) == 2.5
+    rows = report.build_rows(
+        {"latency_p2": {"p50": 10.0, "p99": 30.0}}, {"latency_seed": {"p50": 1000.0}}, 10, 5
+    )
+    assert rows[0].ratio == 0.01 and rows[0].verdict == "pass"
+    assert "| 1 write→WS p50, protocol 2 | 10.0 ms | 1,000.0 ms |" in report.markdown(rows)
+
+
+def test_a_small_run_of_livewatch_gives_sane_numbers(tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    argv = ["--quick", "--workflows", "200", "--clients", "20", "--only", "livewatch"]
+    assert main([*argv, "--skip-dom", "--json", str(out)]) == 0
+    rows = {r["metric"]: r for r in json.loads(out.read_text())["rows"]}
+    assert rows["1 write→WS p50, protocol 2"]["livewatch"] < 1000
+    assert rows["2 bytes per change, protocol 2"]["livewatch"] < 10_000
+    assert rows["4 fan-out p99, 20 clients"]["livewatch"] < 5000
+    assert rows["5 cold start to full snapshot"]["livewatch"] < 60
+
+
+def test_idle_cpu_is_averaged_over_whole_periods() -> None:
+    from bench.metrics.idle import periodic_mean
+
+    # 0.1 % of a core at rest, and a 1 CPU-s burst every 10 s starting at t=2: 1 s bursts.
+    samples, cpu = [], 0.0
+    for i in range(0, 101):
+        t = i * 0.25
+        samples.append((t, cpu))
+        cpu += 0.25 * (1.0 if (t - 2) % 10 < 1 and t >= 2 else 0.001)
+    figures = periodic_mean(samples)
+    assert figures["bursts"] == 3
+    assert abs(figures["period_s"] - 10) < 0.01
+    assert abs(figures["percent"] - (1 + 9 * 0.001) / 10 * 100) < 0.1
