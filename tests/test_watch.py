@@ -166,3 +166,17 @@ async def test_a_torn_write_is_read_again_and_heals(tmp_path: Path) -> None:
         if hub.workflows.get("aaaa1111")["status"] != "error":  # type: ignore[index]
             break
     assert hub.workflows.get("aaaa1111")["error"] is None  # type: ignore[index]
+
+
+async def test_a_rescan_never_undoes_a_change_made_while_it_ran(tmp_path: Path) -> None:
+    agents = AgentsWriter(tmp_path)
+    agents.write("aaaa1111", issue_number=1)
+    hub = Hub.create()
+    watcher = watcher_for(tmp_path, hub)
+    watcher.prime()
+    rescan = asyncio.create_task(watcher.reconcile())
+    await asyncio.sleep(0)  # the rescan has started reading in its thread
+    newer = {**hub.workflows.get("aaaa1111"), "issue_number": 2}  # type: ignore[dict-item]
+    hub.workflows.apply([newer])  # the event path delivers a newer read meanwhile
+    await rescan
+    assert hub.workflows.get("aaaa1111")["issue_number"] == 2  # type: ignore[index]
