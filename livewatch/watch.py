@@ -112,6 +112,7 @@ class WorkflowWatcher:
         self.reconcile_s = reconcile_s
         self.state: WatcherState = "starting"
         self.force_polling = False
+        self.skip_unreadable = False
         self.events = 0
         self.corrections = 0
         self.last_event_ts: float | None = None
@@ -235,7 +236,9 @@ class WorkflowWatcher:
             stop_event=_either(stop, session_end),
             force_polling=self.force_polling,
             poll_delay_ms=max(self.step_ms, 100),
-            ignore_permission_denied=True,
+            # Ignoring "permission denied" would also hide an exhausted inotify limit (watchfiles
+            # then watches part of the tree, silently): only ignore it once it was really seen.
+            ignore_permission_denied=self.skip_unreadable,
         )
         # awatch sets its inotify watches up synchronously on its first step; take that step
         # before the catch-up scan, so a write made during the scan is never missed.
@@ -258,10 +261,14 @@ class WorkflowWatcher:
                     return
                 pending = asyncio.ensure_future(anext(batches))
         except OSError as error:
-            if not _is_inotify_exhausted(error) or self.force_polling:
+            if _is_inotify_exhausted(error) and not self.force_polling:
+                log.warning("[WATCH] inotify limit reached (%s); falling back to polling", error)
+                self.force_polling = True
+            elif isinstance(error, PermissionError) and not self.skip_unreadable:
+                log.warning("[WATCH] %s; watching the folders that can be read", error)
+                self.skip_unreadable = True
+            else:
                 raise
-            log.warning("[WATCH] inotify limit reached (%s); falling back to polling", error)
-            self.force_polling = True
         finally:
             session_end.set()
             reconciler.cancel()
