@@ -15,15 +15,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-PHASES: tuple[str, ...] = ("plan", "build", "test", "review", "document", "ship")
-AGENT_OF_PHASE: dict[str, str] = {
-    "plan": "sdlc_planner",
-    "build": "sdlc_implementor",
-    "test": "test_runner",
-    "review": "reviewer",
-    "document": "documenter",
-    "ship": "shipper",
-}
+from livewatch.agents_writer import AGENT_OF_PHASE
+from livewatch.records import PHASES
+
 EXTRA_AGENTS: tuple[str, ...] = ("issue_classifier", "branch_generator", "ops", "pr_creator")
 ISSUE_CLASSES: tuple[str, ...] = ("/feature", "/bug", "/chore")
 GITHUB_REPO = "acme/agentic-app"

@@ -52,6 +52,26 @@ SELECTORS = {
 }
 
 
+# Headless Chromium in a container or CI: no sandbox, no GPU, nothing phoning home mid-test.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DEBIAN_CHROMIUM = Path("/usr/bin/chromium")
+
+
+def chromium_launch_args() -> dict[str, object]:
+    """Playwright launch options: Debian's Chromium when there is one, else Playwright's own."""
+    options: dict[str, object] = {"args": list(CHROMIUM_ARGS)}
+    if DEBIAN_CHROMIUM.exists():
+        options["executable_path"] = str(DEBIAN_CHROMIUM)
+    return options
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -13,16 +13,8 @@ from typing import Any
 
 from bench.metrics import Bench
 from bench.servers import ServerProcess
+from livewatch.testing import chromium_launch_args
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ROW = '[data-testid="workflow-row"]'
 
 # Returns false when the row already shows the text (the sample would mean nothing).
@@ -57,7 +49,7 @@ def dom_latency(
     paint: list[float] = []
     missed = 0
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        browser = p.chromium.launch(headless=True, **chromium_launch_args())  # type: ignore[arg-type]
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             started = time.perf_counter()

@@ -13,31 +13,17 @@ from typing import Any
 
 import pytest
 
-from livewatch.testing import LiveServer
+from livewatch.testing import LiveServer, chromium_launch_args
 
 from .helpers import REPO
 
 SAMPLE_AGENTS = REPO / "agents"
-DEBIAN_CHROMIUM = Path("/usr/bin/chromium")
-
-# Headless in a container: no sandbox, no GPU, and nothing phoning home mid-test.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
     """Debian's Chromium when there is one, else Playwright's own download."""
-    args = {**browser_type_launch_args, "args": CHROMIUM_ARGS}
-    if DEBIAN_CHROMIUM.exists():
-        args["executable_path"] = str(DEBIAN_CHROMIUM)
-    return args
+    return {**browser_type_launch_args, **chromium_launch_args()}
 
 
 @pytest.fixture(scope="session")
