@@ -21,7 +21,9 @@ from typing import Literal
 import watchfiles
 
 from livewatch import metrics, workflows
+from livewatch.file_events import FileEvents
 from livewatch.hub import Collection
+from livewatch.prefetch import FirstScan
 from livewatch.records import Route
 from livewatch.routes import (
     RoutesError,
@@ -38,8 +40,9 @@ WatcherState = Literal["starting", "watching", "polling", "waiting", "stopped"]
 # Errors that a writer caught mid-write produces, and how soon to look again.
 TORN_WRITE_ERRORS = ("adw_state.json is empty", "adw_state.json is not valid JSON")
 TORN_RETRY_S = 0.25
-# Full rescans are spaced by at least this many times their own duration: ~0.2% of a core.
-RECONCILE_DUTY = 500
+# Full rescans are spaced by at least this many times their own duration: ~0.1% of a core.
+RECONCILE_DUTY = 1000
+ROUTES_DEBOUNCE_MS = 1600  # watchfiles' default: an editor's save is often several writes
 
 
 def _looks_torn(error: object) -> bool:
@@ -100,7 +103,7 @@ class WorkflowWatcher:
         github_repo: str | None = None,
         running_window_s: float = 300.0,
         debounce_ms: int = 200,
-        step_ms: int = 5,
+        step_ms: int = 8,
         reconcile_s: float = 30.0,
     ) -> None:
         self.agents_dir = agents_dir.absolute()
@@ -118,6 +121,7 @@ class WorkflowWatcher:
         self.last_event_ts: float | None = None
         self.last_reconcile_s = 0.0  # how long the last full rescan took
         self._retries: set[asyncio.Task[None]] = set()
+        self._events: FileEvents | None = None  # started by `prime`, taken by the first session
 
     @classmethod
     def from_settings(cls, settings: Settings, collection: Collection) -> WorkflowWatcher:
@@ -137,12 +141,36 @@ class WorkflowWatcher:
         return {"github_repo": self.github_repo, "running_window": self.running_window_s}
 
     def _scan(self) -> list[dict[str, object]]:
-        records = workflows.scan(self.agents_dir, **self._read_kwargs())
-        return [r.model_dump(mode="json") for r in records]
+        return workflows.scan_records(
+            self.agents_dir, github_repo=self.github_repo, running_window=self.running_window_s
+        )
 
-    def prime(self) -> None:
-        """The first full scan, done before the server starts (blocking on purpose)."""
-        self.collection.replace(self._scan())
+    def _file_events(self) -> FileEvents:
+        return FileEvents(
+            self.agents_dir,
+            debounce_ms=self.debounce_ms,
+            step_ms=self.step_ms,
+            force_polling=self.force_polling,
+            poll_delay_ms=max(self.step_ms, 100),
+            # Ignoring "permission denied" would also hide an exhausted inotify limit (watchfiles
+            # then watches part of the tree, silently): only ignore it once it was really seen.
+            ignore_permission_denied=self.skip_unreadable,
+        ).start()
+
+    def prime(self, scanned: FirstScan | None = None, *, watch: bool = False) -> None:
+        """The first snapshot, before the server starts (blocking on purpose).
+
+        With `watch`, the watches go up meanwhile in their own thread, so the server opens
+        with them in place; the first session of `run` takes them over (so call it next).
+        `scanned` gives the scan's records when another process made them (`prefetch`);
+        that session's catch-up scan covers whatever changed before the watches were up.
+        """
+        if watch and self.agents_dir.is_dir():
+            self._events = self._file_events()
+        records = scanned() if scanned is not None else None
+        self.collection.replace(records if records is not None else self._scan())
+        if self._events is not None:
+            self._events.wait_ready()
 
     async def reconcile(self) -> int:
         """Rescan everything and make the hub exact; returns how many records it corrected."""
@@ -215,6 +243,9 @@ class WorkflowWatcher:
             while not stop.is_set():
                 if not self.agents_dir.is_dir():
                     self.state = "waiting"
+                    if self._events is not None:  # primed on a dir that has gone since
+                        self._events.close()
+                        self._events = None
                     await self.reconcile()  # an agents dir that vanished empties the hub
                     while not self.agents_dir.is_dir():
                         if await sleep_unless(stop, 0.25):
@@ -229,29 +260,15 @@ class WorkflowWatcher:
         session_end = asyncio.Event()
         root_id = _inode(self.agents_dir)
         reconciler = asyncio.create_task(self._reconcile_loop(stop, session_end, root_id))
-        batches = watchfiles.awatch(
-            self.agents_dir,
-            debounce=self.debounce_ms,
-            step=self.step_ms,
-            stop_event=_either(stop, session_end),
-            force_polling=self.force_polling,
-            poll_delay_ms=max(self.step_ms, 100),
-            # Ignoring "permission denied" would also hide an exhausted inotify limit (watchfiles
-            # then watches part of the tree, silently): only ignore it once it was really seen.
-            ignore_permission_denied=self.skip_unreadable,
-        )
-        # awatch sets its inotify watches up synchronously on its first step; take that step
-        # before the catch-up scan, so a write made during the scan is never missed.
-        pending = asyncio.ensure_future(anext(batches))
-        await asyncio.sleep(0)
+        events, self._events = self._events or self._file_events(), None
+        closer = asyncio.create_task(_close_on(events, stop, session_end))
         try:
+            # The watches are up before the catch-up scan starts, so a write made during the
+            # scan is never missed; the scan catches what came before them.
+            await events.ready()
             await self.reconcile()
             self.state = "polling" if self.force_polling else "watching"
-            while True:
-                try:
-                    changes = await pending
-                except StopAsyncIteration:
-                    return
+            async for changes in events:
                 self.events += len(changes)
                 metrics.WATCHER_EVENTS.inc(len(changes))
                 self.last_event_ts = time.time()
@@ -259,7 +276,6 @@ class WorkflowWatcher:
                     await self.refresh(ids)
                 if _inode(self.agents_dir) != root_id:
                     return
-                pending = asyncio.ensure_future(anext(batches))
         except OSError as error:
             if _is_inotify_exhausted(error) and not self.force_polling:
                 log.warning("[WATCH] inotify limit reached (%s); falling back to polling", error)
@@ -272,9 +288,8 @@ class WorkflowWatcher:
         finally:
             session_end.set()
             reconciler.cancel()
-            pending.cancel()
-            await asyncio.gather(pending, return_exceptions=True)
-            await batches.aclose()
+            closer.cancel()
+            events.close()
 
     def expired_running(self) -> set[str]:
         """Workflows shown as running whose newest write has left the running window."""
@@ -294,7 +309,7 @@ class WorkflowWatcher:
                 session_end.set()  # the dir was deleted or replaced: start a new session
                 return
             # Space full passes by RECONCILE_DUTY times their own length, so this safety net
-            # stays near 0.2% of a core however large the tree (a 3 s pass: every 25 min).
+            # stays near 0.1% of a core however large the tree (a 3 s pass: every 50 min).
             if time.monotonic() - last < self.last_reconcile_s * RECONCILE_DUTY:
                 # In between, re-read only what time alone changes: a "running" workflow
                 # turns "idle" once its newest write leaves the running window.
@@ -372,15 +387,22 @@ class RoutesWatcher:
                 return
             if self.watch_dir is None:
                 await self.load()
-            self.state = "watching"
-            async for _ in watchfiles.awatch(
+            events = FileEvents(
                 self.watch_dir or self.cwd,
+                debounce_ms=ROUTES_DEBOUNCE_MS,
+                step_ms=self.step_ms,
                 watch_filter=watchfiles.PythonFilter(),
-                step=self.step_ms,
-                stop_event=stop,
-            ):
-                log.info("[ROUTES] code changed; introspecting %s again", self.target)
-                await self.load()
+            ).start()
+            closer = asyncio.create_task(_close_on(events, stop))
+            try:
+                await events.ready()
+                self.state = "watching"
+                async for _ in events:
+                    log.info("[ROUTES] code changed; introspecting %s again", self.target)
+                    await self.load()
+            finally:
+                closer.cancel()
+                events.close()
         finally:
             self.state = "stopped"
 
@@ -401,11 +423,12 @@ def _inode(path: Path) -> tuple[int, int] | None:
     return (st.st_dev, st.st_ino)
 
 
-class _either:
-    """An event that reads as set when either of two asyncio events is (for watchfiles)."""
-
-    def __init__(self, a: asyncio.Event, b: asyncio.Event) -> None:
-        self.a, self.b = a, b
-
-    def is_set(self) -> bool:
-        return self.a.is_set() or self.b.is_set()
+async def _close_on(events: FileEvents, *flags: asyncio.Event) -> None:
+    """Close `events` when any of `flags` is set (or when cancelled)."""
+    waits = [asyncio.ensure_future(flag.wait()) for flag in flags]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+        events.close()
