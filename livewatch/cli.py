@@ -73,14 +73,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         argv.insert(0, "serve")
     args = build_parser().parse_args(argv)
     if args.command in ("serve", "demo"):
-        from livewatch import server
-
         settings = settings_from(args)
         if args.command == "demo":
             from livewatch.demo import copy_samples
 
             settings = settings.model_copy(update={"agents_dir": copy_samples()})
-        server.run(settings, demo=args.command == "demo")
+        from livewatch import prefetch
+
+        # Before the server's heavy imports, so the scan runs while they load.
+        first_scan = prefetch.start(settings)
+        from livewatch import server
+
+        server.run(settings, demo=args.command == "demo", first_scan=first_scan)
     elif args.command == "agent":
         from livewatch import broker_agent
 

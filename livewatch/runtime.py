@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from livewatch import workflows
 from livewatch.activity import Activity
 from livewatch.hub import Hub
+from livewatch.prefetch import FirstScan
 from livewatch.records import Route, WorkflowDetail
 from livewatch.secrets import mask_secrets
 from livewatch.settings import Settings
@@ -52,9 +53,12 @@ class Runtime:
             routes_watcher=RoutesWatcher(hub.routes, own_routes=own_routes, target=settings.app),
         )
 
-    def prime(self) -> None:
+    def prime(self, first_scan: FirstScan | None = None) -> None:
         """Read the first snapshot before the port opens, so no client sees an empty list."""
-        self.workflow_watcher.prime()
+        if isinstance(self.workflow_watcher, WorkflowWatcher):
+            self.workflow_watcher.prime(first_scan, watch=True)
+        else:
+            self.workflow_watcher.prime()
         self.routes_watcher.prime()
         self.activity.follow(self.hub.workflows)  # changes from here on, not the first load
 

@@ -14,6 +14,7 @@ from livewatch import api, routes, runtime
 from livewatch.access import AccessMiddleware, AccessPolicy
 from livewatch.demo import Simulator
 from livewatch.page_loader import bundled_pages_dir, load_pages
+from livewatch.prefetch import FirstScan
 from livewatch.settings import Settings
 
 log = logging.getLogger("livewatch")
@@ -50,8 +51,11 @@ def create(settings: Settings, *, demo: bool = False) -> runtime.Runtime:
     return rt
 
 
-def run(settings: Settings, *, demo: bool = False) -> None:
-    """Serve until SIGINT/SIGTERM; `demo` also runs the simulator on the agents dir."""
+def run(settings: Settings, *, demo: bool = False, first_scan: FirstScan | None = None) -> None:
+    """Serve until SIGINT/SIGTERM; `demo` also runs the simulator on the agents dir.
+
+    `first_scan` is a scan already under way in another process (`prefetch.start`).
+    """
     logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
     if settings.exposed and not settings.token:
         log.warning(
@@ -61,7 +65,7 @@ def run(settings: Settings, *, demo: bool = False) -> None:
         )
     rt = create(settings, demo=demo)
     _say_goodbye_on_shutdown(rt)
-    rt.prime()
+    rt.prime(first_scan)
     log.info(
         "[STARTUP] %d workflows from %s; serving http://%s:%d",
         len(rt.hub.workflows),

@@ -37,6 +37,7 @@ __all__ = [
     "read_detail",
     "read_workflow",
     "scan",
+    "scan_records",
     "workflow_ids",
 ]
 
@@ -133,6 +134,14 @@ def scan(
         if record is not None:  # None: the folder vanished since it was listed
             records.append(record)
     return records
+
+
+def scan_records(
+    agents_dir: Path, *, github_repo: str | None = None, running_window: float = 300.0
+) -> list[dict[str, Any]]:
+    """`scan`, as the hub keeps records: JSON-ready dicts (picklable, for a scan elsewhere)."""
+    records = scan(agents_dir, github_repo=github_repo, running_window=running_window)
+    return [r.model_dump(mode="json") for r in records]
 
 
 def workflow_ids(agents_dir: Path) -> set[str]:
