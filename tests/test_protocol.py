@@ -67,6 +67,18 @@ def test_the_seed_message_is_encoded_once_per_change() -> None:
     }
 
 
+@given(st.lists(IDS, unique=True, max_size=5))
+def test_every_list_form_is_the_records_as_json(ids: list[str]) -> None:
+    # The seed message is joined in one copy around the records: check 0, 1 and many.
+    server = Collection(f"w{len(ids)}", workflow_key)
+    server.replace({"adw_id": i, "note": "é\u2028"} for i in ids)
+    records = [{"adw_id": i, "note": "é\u2028"} for i in sorted(ids)]
+    assert json.loads(protocol.records_json(server)) == records
+    seed = json.loads(protocol.seed_message(server))
+    assert seed == {"type": f"w{len(ids)}_update", "data": records}
+    assert json.loads(protocol.snapshot_message(server))["data"] == records
+
+
 def test_a_resume_with_nothing_missed_is_an_empty_delta() -> None:
     server = Collection("routes", lambda r: f"{r['method']} {r['path']}")
     server.apply([{"method": "GET", "path": "/x"}])
