@@ -40,7 +40,9 @@ class Settings(BaseSettings):
     debounce_ms: int = Field(
         200, ge=1, description="longest a burst of file events is gathered into one batch"
     )
-    step_ms: int = Field(8, ge=1, description="quiet time that ends a batch of file events early")
+    step_ms: int = Field(
+        8, ge=1, description="how often to look for file events (lower: faster, more idle CPU)"
+    )
     reconcile_s: float = Field(
         30.0, gt=0, description="seconds between reconciliation checks (full rescans are rarer)"
     )
