@@ -1,20 +1,23 @@
-"""watchfiles' `watch` in its own thread, its batches handed to the event loop.
+"""File events from a watch in a child process, handed to the event loop as batches.
 
-`awatch` checks its stop event with a Python call on every step (every 5 ms here), in a
-worker thread that must take the GIL each time: about 0.3 % of a core while nothing happens.
-The blocking `watch` without a stop event only wakes Python when a batch is ready, or on
-`rust_timeout`, which is when the thread looks at its own stop flag. The loop is woken only
-for real batches.
+The watch runs in `livewatch.watch_child`, for two reasons:
+- setting up inotify watches holds the GIL (about 1 s for 68,000 folders); in-process, that
+  would stall the event loop just when the first clients connect;
+- watchfiles' `awatch` calls a Python `is_set()` on every step (every 8 ms), taking the GIL
+  each time. The child uses the blocking `watch` with no stop event, and the server's loop is
+  woken only when a batch arrives.
 
-Setting the inotify watches up holds the GIL (about 1 s for 68,000 folders), so it is done
-once, as early as possible: `start()` may run before the event loop exists, and `ready()`
-says when every watch is in place, so a scan started after it can miss nothing.
+A daemon thread reads the child's lines. `start()` may run before the event loop exists;
+`ready()` says when every watch is in place, so a scan started after it can miss nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -24,13 +27,21 @@ import watchfiles
 
 Batch = set[tuple[watchfiles.Change, str]]
 
-# How often the thread looks at its stop flag (and first reports that it is ready).
-TIMEOUT_MS = 100
-_END = object()  # the thread's last item
+CHILD = "livewatch.watch_child"
+_END = object()  # the reader's last item
+_ERRORS: dict[str, type[Exception]] = {
+    "FileNotFoundError": FileNotFoundError,
+    "PermissionError": PermissionError,
+    "OSError": OSError,
+}
+
+
+class WatchProcessError(RuntimeError):
+    """The watch process failed in a way that is not an OSError, or exited on its own."""
 
 
 class FileEvents:
-    """Batches of changes under one path, from a daemon thread; iterate them with `async for`."""
+    """Batches of changes under one path; iterate them with `async for`."""
 
     def __init__(
         self,
@@ -41,7 +52,7 @@ class FileEvents:
         force_polling: bool = False,
         poll_delay_ms: int = 300,
         ignore_permission_denied: bool = False,
-        watch_filter: watchfiles.BaseFilter | None = None,
+        python_only: bool = False,
     ) -> None:
         self.path = path
         self._options: dict[str, Any] = {
@@ -50,20 +61,36 @@ class FileEvents:
             "force_polling": force_polling,
             "poll_delay_ms": poll_delay_ms,
             "ignore_permission_denied": ignore_permission_denied,
-            "watch_filter": watch_filter or watchfiles.DefaultFilter(),
+            "python_only": python_only,
         }
         self._ready = threading.Event()
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
+        self._closed = threading.Event()
         self._setup_error: BaseException | None = None
+        self._failed = False
+        self._lock = threading.Lock()
         self._held: list[object] = []  # items from before a loop attached
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue[object] | None = None
-        self._thread = threading.Thread(target=self._run, name="livewatch-file-events", daemon=True)
+        self._child: subprocess.Popen[bytes] | None = None
+        self._thread = threading.Thread(
+            target=self._read, name="livewatch-file-events", daemon=True
+        )
 
     def start(self) -> FileEvents:
+        self._child = subprocess.Popen(
+            [sys.executable, "-m", CHILD, str(self.path), json.dumps(self._options)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            # Its own session: a Ctrl-C in the terminal is the server's to handle; the server
+            # then stops this child.
+            start_new_session=True,
+        )
         self._thread.start()
         return self
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._child is None else self._child.pid
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Block until the watches are in place (or setting them up failed)."""
@@ -78,8 +105,11 @@ class FileEvents:
             raise self._setup_error
 
     def close(self) -> None:
-        """Stop: the thread ends at its next timeout; iteration ends at once."""
-        self._stop.set()
+        """Stop the child; iteration ends at once."""
+        self._closed.set()
+        if self._child is not None and self._child.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._child.terminate()
         self._put(_END)
 
     async def __aiter__(self) -> AsyncIterator[Batch]:
@@ -92,30 +122,35 @@ class FileEvents:
                 raise item
             yield item  # type: ignore[misc]
 
-    # -- the thread's side ------------------------------------------------------------------
+    # -- the reader thread ------------------------------------------------------------------
 
-    def _run(self) -> None:
+    def _read(self) -> None:
+        assert self._child is not None and self._child.stdout is not None
         try:
-            for batch in watchfiles.watch(
-                self.path,
-                stop_event=None,  # checked between timeouts instead: see the module docstring
-                rust_timeout=TIMEOUT_MS,
-                yield_on_timeout=True,
-                raise_interrupt=False,
-                **self._options,
-            ):
-                self._ready.set()
-                if self._stop.is_set():
-                    return
-                if batch:
-                    self._put(batch)
-        except BaseException as error:  # handed to the loop, which decides what it means
-            if not self._ready.is_set():
-                self._setup_error = error
-            self._put(error)
+            for line in self._child.stdout:
+                self._take(json.loads(line))
+            code = self._child.wait()
+            if not self._closed.is_set() and not self._failed:
+                self._fail(WatchProcessError(f"the watch process exited with code {code}"))
+        except Exception as error:  # a garbled line: the child is not what we started
+            self._fail(error)
         finally:
             self._ready.set()
             self._put(_END)
+
+    def _take(self, message: dict[str, Any]) -> None:
+        if "ready" in message:
+            self._ready.set()
+        elif "batch" in message:
+            self._put({(watchfiles.Change(change), path) for change, path in message["batch"]})
+        elif "error" in message:
+            self._fail(_rebuild(message["error"]))
+
+    def _fail(self, error: BaseException) -> None:
+        self._failed = True
+        if not self._ready.is_set() and self._setup_error is None:
+            self._setup_error = error
+        self._put(error)
 
     def _put(self, item: object) -> None:
         with self._lock:
@@ -136,3 +171,13 @@ class FileEvents:
                     self._queue.put_nowait(item)
                 self._held.clear()
             return self._queue
+
+
+def _rebuild(error: dict[str, Any]) -> Exception:
+    """The child's error as an exception of the same kind (OSError keeps its errno)."""
+    kind, number, message = error.get("type"), error.get("errno"), str(error.get("message"))
+    cls = _ERRORS.get(str(kind))
+    if cls is None:
+        return WatchProcessError(f"{kind}: {message}")
+    # OSError(errno, text) picks the subclass for the errno (13: PermissionError, ...).
+    return OSError(number, message) if isinstance(number, int) else cls(message)

@@ -160,17 +160,16 @@ class WorkflowWatcher:
     def prime(self, scanned: FirstScan | None = None, *, watch: bool = False) -> None:
         """The first snapshot, before the server starts (blocking on purpose).
 
-        With `watch`, the watches go up meanwhile in their own thread, so the server opens
-        with them in place; the first session of `run` takes them over (so call it next).
-        `scanned` gives the scan's records when another process made them (`prefetch`);
-        that session's catch-up scan covers whatever changed before the watches were up.
+        `scanned` gives the scan's records when other processes made them (`prefetch`). With
+        `watch`, the watch process starts next; it sets up while the port opens, and the
+        first session of `run` takes it over (so call that next): its catch-up scan covers
+        whatever changed before the watches were up.
         """
-        if watch and self.agents_dir.is_dir():
-            self._events = self._file_events()
         records = scanned() if scanned is not None else None
         self.collection.replace(records if records is not None else self._scan())
-        if self._events is not None:
-            self._events.wait_ready()
+        # Only now: two walks of the same tree at once slow each other down.
+        if watch and self.agents_dir.is_dir():
+            self._events = self._file_events()
 
     async def reconcile(self) -> int:
         """Rescan everything and make the hub exact; returns how many records it corrected."""
@@ -391,7 +390,7 @@ class RoutesWatcher:
                 self.watch_dir or self.cwd,
                 debounce_ms=ROUTES_DEBOUNCE_MS,
                 step_ms=self.step_ms,
-                watch_filter=watchfiles.PythonFilter(),
+                python_only=True,
             ).start()
             closer = asyncio.create_task(_close_on(events, stop))
             try:
