@@ -24,6 +24,7 @@ import os
 import re
 import stat
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -117,12 +118,13 @@ def scan(
     github_repo: str | None = None,
     now: float | None = None,
     running_window: float = 300.0,
+    names: Iterable[str] | None = None,
 ) -> list[Workflow]:
-    """Read every workflow folder directly under `agents_dir`, sorted by adw_id."""
+    """Read every workflow folder directly under `agents_dir` (or just `names`), by adw_id."""
     # One clock for the whole scan, so every record is judged against the same instant.
     now = time.time() if now is None else now
     records: list[Workflow] = []
-    for name in sorted(workflow_ids(agents_dir)):
+    for name in sorted(workflow_ids(agents_dir) if names is None else names):
         record = _read(
             Path(agents_dir) / name,
             detail=False,
@@ -136,12 +138,9 @@ def scan(
     return records
 
 
-def scan_records(
-    agents_dir: Path, *, github_repo: str | None = None, running_window: float = 300.0
-) -> list[dict[str, Any]]:
+def scan_records(agents_dir: Path, **options: Any) -> list[dict[str, Any]]:
     """`scan`, as the hub keeps records: JSON-ready dicts (picklable, for a scan elsewhere)."""
-    records = scan(agents_dir, github_repo=github_repo, running_window=running_window)
-    return [r.model_dump(mode="json") for r in records]
+    return [r.model_dump(mode="json") for r in scan(agents_dir, **options)]
 
 
 def workflow_ids(agents_dir: Path) -> set[str]:

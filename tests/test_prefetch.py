@@ -47,3 +47,23 @@ def test_a_failed_child_means_none_and_a_warning(
 
 def test_a_replica_has_nothing_to_scan(tmp_path: Path) -> None:
     assert prefetch.start(Settings(agents_dir=tmp_path, broker="redis://127.0.0.1:1")) is None
+
+
+def test_a_large_tree_is_shared_among_the_cores() -> None:
+    assert prefetch.worker_count(10) == 1
+    assert 1 <= prefetch.worker_count(10_000) <= prefetch.MAX_WORKERS
+
+
+def test_shares_scanned_apart_join_into_one_ordered_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agents = AgentsWriter(tmp_path)
+    ids = [f"{i:04d}beef" for i in range(7)]
+    for adw_id in reversed(ids):
+        agents.write(adw_id)
+    monkeypatch.setattr(prefetch, "MIN_SHARE", 2)  # 7 workflows: as many shares as cores
+    first_scan = prefetch.start(Settings(agents_dir=tmp_path))
+    assert first_scan is not None
+    records = first_scan()
+    assert records is not None
+    assert [r["adw_id"] for r in records] == ids
