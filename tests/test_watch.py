@@ -10,6 +10,7 @@ import pytest
 from conftest import by_id, recv_json, recv_until
 from websockets.asyncio.client import connect
 
+from livewatch import workflows
 from livewatch.agents_writer import AgentsWriter
 from livewatch.hub import Hub
 from livewatch.testing import LiveServer
@@ -180,3 +181,29 @@ async def test_a_rescan_never_undoes_a_change_made_while_it_ran(tmp_path: Path) 
     hub.workflows.apply([newer])  # the event path delivers a newer read meanwhile
     await rescan
     assert hub.workflows.get("aaaa1111")["issue_number"] == 2  # type: ignore[index]
+
+
+async def test_writes_before_the_watches_are_up_are_caught_up(tmp_path: Path) -> None:
+    agents = AgentsWriter(tmp_path)
+    agents.write("aaaa1111", issue_number=1)
+    first_scan = workflows.scan_records(tmp_path)  # made in other processes, before the watch
+    agents.write("aaaa1111", issue_number=2)  # written after that scan, with nothing watching
+    agents.write("bbbb2222")
+    hub = Hub.create()
+    watcher = watcher_for(tmp_path, hub)
+    watcher.prime(lambda: first_scan, watch=True)
+    assert hub.workflows.get("aaaa1111")["issue_number"] == 1  # type: ignore[index]
+    assert hub.workflows.get("bbbb2222") is None
+    stop = asyncio.Event()
+    task = asyncio.create_task(watcher.run(stop))
+    try:
+        for _ in range(100):
+            record = hub.workflows.get("aaaa1111")
+            if record and record["issue_number"] == 2 and hub.workflows.get("bbbb2222"):
+                break
+            await asyncio.sleep(0.05)
+        assert hub.workflows.get("aaaa1111")["issue_number"] == 2  # type: ignore[index]
+        assert hub.workflows.get("bbbb2222") is not None
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
