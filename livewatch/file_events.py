@@ -100,7 +100,7 @@ class FileEvents:
         """Wait until the watches are in place; raises what setting them up raised."""
         self._attach()
         if not self._ready.is_set():
-            await asyncio.to_thread(self._ready.wait)
+            await asyncio.to_thread(self.wait_ready)
         if self._setup_error is not None:
             raise self._setup_error
 

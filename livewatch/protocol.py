@@ -67,9 +67,9 @@ def records_json(collection: Collection) -> str:
     return text
 
 
-def _with_data(head: dict[str, Any], data: str) -> str:
-    """`head` as JSON, with a last member `"data"` whose JSON is already encoded."""
-    return dumps(head)[:-1] + ',"data":' + data + "}"
+def _with_records(head: dict[str, Any], collection: Collection) -> str:
+    """`head` as JSON, with a last member `"data"`: the records, joined in one copy."""
+    return _framed(dumps(head)[:-1] + ',"data":[', _record_texts(collection), "]}")
 
 
 def seed_message(collection: Collection) -> str:
@@ -78,8 +78,7 @@ def seed_message(collection: Collection) -> str:
     cached = _encoded.get(cache_key)
     if cached is not None and cached[0] == collection.seq:
         return cached[1]
-    head = dumps({"type": f"{collection.name}_update"})[:-1] + ',"data":['
-    text = _framed(head, _record_texts(collection), "]}")
+    text = _with_records({"type": f"{collection.name}_update"}, collection)
     _encoded[cache_key] = (collection.seq, text)
     return text
 
@@ -87,7 +86,7 @@ def seed_message(collection: Collection) -> str:
 def snapshot_message(collection: Collection) -> str:
     """Protocol 2's first message: the whole state, with the position to resume from."""
     head = {"type": "snapshot", "seq": collection.seq, "epoch": collection.epoch, "ts": time.time()}
-    return _with_data(head, records_json(collection))
+    return _with_records(head, collection)
 
 
 def delta_message(collection: Collection, changes: Sequence[Change]) -> str:

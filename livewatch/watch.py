@@ -141,9 +141,7 @@ class WorkflowWatcher:
         return {"github_repo": self.github_repo, "running_window": self.running_window_s}
 
     def _scan(self) -> list[dict[str, object]]:
-        return workflows.scan_records(
-            self.agents_dir, github_repo=self.github_repo, running_window=self.running_window_s
-        )
+        return workflows.scan_records(self.agents_dir, **self._read_kwargs())
 
     def _file_events(self) -> FileEvents:
         return FileEvents(
