@@ -12,6 +12,8 @@ import os
 import time
 from dataclasses import dataclass
 
+from bench import proc
+
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -25,24 +27,7 @@ def _machine_ticks() -> tuple[int, int]:
 
 def _tree_ticks(root: int) -> int:
     """CPU of `root` and every live descendant, with the children they already reaped."""
-    total = 0
-    pending = [root]
-    while pending:
-        pid = pending.pop()
-        try:
-            with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-                text = f.read()
-        except OSError:
-            continue
-        fields = text[text.rindex(")") + 2 :].split()
-        total += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
-        try:
-            for tid in os.listdir(f"/proc/{pid}/task"):
-                with open(f"/proc/{pid}/task/{tid}/children", encoding="ascii") as f:
-                    pending += [int(p) for p in f.read().split()]
-        except OSError:
-            continue
-    return total
+    return sum(proc.cpu_ticks(pid, reaped=True) for pid in proc.tree(root))
 
 
 @dataclass

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench import proc
 from bench.data import GITHUB_REPO
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -74,19 +75,14 @@ class ServerProcess:
 
     def cpu_seconds(self) -> float:
         """utime + stime of the server and its children so far, from /proc."""
-        return sum(_cpu_ticks(pid) for pid in self.pids()) / CLOCK_TICKS
+        return sum(proc.cpu_ticks(pid) for pid in self.pids()) / CLOCK_TICKS
 
     def rss_mb(self, key: str = "VmRSS") -> float:
         """VmRSS (or VmHWM, the peak) of the server and its children, in MiB."""
-        return sum(_status_kb(pid, key) for pid in self.pids()) / 1024
+        return sum(proc.status_kb(pid, key) for pid in self.pids()) / 1024
 
     def pids(self) -> list[int]:
-        found = [self.pid]
-        index = 0
-        while index < len(found):
-            found += _children(found[index])
-            index += 1
-        return found
+        return proc.tree(self.pid)
 
 
 def free_port() -> int:
@@ -127,39 +123,6 @@ def baseline_server(agents_dir: Path, log_dir: Path) -> ServerProcess:
         "--interval", str(BASELINE_INTERVAL_S),
     ]  # fmt: skip
     return ServerProcess("baseline", command, port, log_dir / "baseline.log")
-
-
-def _cpu_ticks(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            text = f.read()
-    except OSError:
-        return 0
-    # The command name may hold spaces: fields are counted after its closing parenthesis.
-    fields = text[text.rindex(")") + 2 :].split()
-    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-
-
-def _status_kb(pid: int, key: str) -> int:
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{tid}/children", encoding="ascii") as f:
-                found += [int(p) for p in f.read().split()]
-    except OSError:
-        pass
-    return found
 
 
 def wait_quiet(

@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
+
+from livewatch.testing import LiveServer
 
 Message = dict[str, Any]
 
@@ -33,3 +37,17 @@ async def recv_until(
 
 def by_id(message: Message) -> dict[str, Message]:
     return {record["adw_id"]: record for record in message["data"]}
+
+
+@contextmanager
+def serving(tmp_path: Path, adw_id: str, **fields: Any) -> Iterator[LiveServer]:
+    """A running livewatch whose agents dir holds one workflow from the start."""
+    agents = tmp_path / "agents"
+    agents.mkdir()
+    live = LiveServer(agents)
+    live.agents.write(adw_id, **fields)
+    live.start()
+    try:
+        yield live
+    finally:
+        live.stop()

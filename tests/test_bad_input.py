@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import by_id, recv_json, recv_until
+from conftest import by_id, recv_json, recv_until, serving
 from websockets.asyncio.client import connect
 
 from livewatch.testing import LiveServer
@@ -62,13 +62,8 @@ BAD: dict[str, tuple[Make, str]] = {
 
 @pytest.fixture
 def server(tmp_path: Path) -> LiveServer:
-    agents = tmp_path / "agents"
-    agents.mkdir()
-    live = LiveServer(agents)
-    live.agents.write("good0001", issue_number=1)
-    live.start()
-    yield live
-    live.stop()
+    with serving(tmp_path, "good0001", issue_number=1) as live:
+        yield live
 
 
 async def test_every_kind_of_bad_state_file_is_one_clear_error_row(server: LiveServer) -> None:

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import serving
 from proxy import Proxy
 
 from livewatch.client import ClientState, LiveClient, Update
@@ -18,13 +19,8 @@ from livewatch.testing import LiveServer
 
 @pytest.fixture
 def server(tmp_path: Path) -> LiveServer:
-    agents = tmp_path / "agents"
-    agents.mkdir()
-    live = LiveServer(agents)
-    live.agents.write("aaaa1111", issue_number=1)
-    live.start()
-    yield live
-    live.stop()
+    with serving(tmp_path, "aaaa1111", issue_number=1) as live:
+        yield live
 
 
 async def test_client_keeps_the_current_list(server: LiveServer) -> None:

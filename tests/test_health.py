@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import recv_json, recv_until
+from conftest import recv_json, recv_until, serving
 from websockets.asyncio.client import connect
 
 from livewatch.health import health
@@ -16,13 +16,8 @@ from livewatch.testing import LiveServer
 
 @pytest.fixture
 def server(tmp_path: Path) -> LiveServer:
-    agents = tmp_path / "agents"
-    agents.mkdir()
-    live = LiveServer(agents)
-    live.agents.write("aaaa1111")
-    live.start()
-    yield live
-    live.stop()
+    with serving(tmp_path, "aaaa1111") as live:
+        yield live
 
 
 async def test_healthz_reports_watchers_clients_and_counts(server: LiveServer) -> None:
