@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from livewatch.agents_writer import AGENT_OF_PHASE
-from livewatch.records import PHASES
+from livewatch.demo.writer import AGENT_OF_PHASE
+from livewatch.hub.records import PHASES
 
 EXTRA_AGENTS: tuple[str, ...] = ("issue_classifier", "branch_generator", "ops", "pr_creator")
 ISSUE_CLASSES: tuple[str, ...] = ("/feature", "/bug", "/chore")

@@ -41,7 +41,7 @@ from bench.clients import Pool, marker
 from bench.data import Mutator, build_tree
 from bench.metrics import run_async
 from bench.stats import summary_ms
-from livewatch.broker import Keys
+from livewatch.broker.bus import Keys
 from livewatch.testing import LiveServer, free_port
 
 QUIET = ["--heartbeat-s", "3600", "--log-level", "warning"]

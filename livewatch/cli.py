@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,27 +66,34 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return Settings(**given)
 
 
+def _serve(
+    settings: Settings, *, demo: bool = False, on_exit: Callable[[], None] | None = None
+) -> None:
+    from livewatch.sources import prefetch
+
+    # Before the server's heavy imports, so the scan runs while they load.
+    first_scan = prefetch.start(settings)
+    from livewatch import server
+
+    server.run(settings, demo=demo, first_scan=first_scan, on_exit=on_exit)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     # A bare `livewatch` (or one that starts with flags) means `livewatch serve`.
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
         argv.insert(0, "serve")
     args = build_parser().parse_args(argv)
-    if args.command in ("serve", "demo"):
-        settings = settings_from(args)
-        if args.command == "demo":
-            from livewatch.demo import copy_samples
+    if args.command == "serve":
+        _serve(settings_from(args))
+    elif args.command == "demo":
+        from livewatch.demo.simulator import sample_copy
 
-            settings = settings.model_copy(update={"agents_dir": copy_samples()})
-        from livewatch import prefetch
-
-        # Before the server's heavy imports, so the scan runs while they load.
-        first_scan = prefetch.start(settings)
-        from livewatch import server
-
-        server.run(settings, demo=args.command == "demo", first_scan=first_scan)
+        with sample_copy() as (agents_dir, remove):
+            demo = settings_from(args).model_copy(update={"agents_dir": agents_dir})
+            _serve(demo, demo=True, on_exit=remove)
     elif args.command == "agent":
-        from livewatch import broker_agent
+        from livewatch.broker import agent as broker_agent
 
         settings = settings_from(args)
         if not settings.broker:

@@ -26,7 +26,7 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
-from livewatch.records import route_key, workflow_key
+from livewatch.hub.records import route_key, workflow_key
 
 log = logging.getLogger("livewatch.client")
 

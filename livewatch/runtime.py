@@ -12,17 +12,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from livewatch import workflows
-from livewatch.activity import Activity
-from livewatch.hub import Hub
-from livewatch.prefetch import FirstScan
-from livewatch.records import Route, WorkflowDetail
-from livewatch.secrets import mask_secrets
+from livewatch.hub.activity import Activity
+from livewatch.hub.hub import Hub
+from livewatch.hub.records import Route, WorkflowDetail
+from livewatch.security.secrets import mask_secrets
 from livewatch.settings import Settings
-from livewatch.watch import RoutesWatcher, WorkflowWatcher, supervise
+from livewatch.sources import workflows
+from livewatch.sources.prefetch import FirstScan
+from livewatch.sources.watch import RoutesWatcher, WorkflowWatcher
+from livewatch.supervision import supervise
 
 if TYPE_CHECKING:
-    from livewatch.broker_replica import Replica
+    from livewatch.broker.replica import Replica
 
 log = logging.getLogger("livewatch")
 
@@ -42,7 +43,7 @@ class Runtime:
         hub = Hub.create(history_size=settings.history, queue_size=settings.queue_size)
         if settings.broker:
             # A replica: the workflows come from every agent host through Redis, not a local dir.
-            from livewatch.broker_replica import Replica
+            from livewatch.broker.replica import Replica
 
             routes = RoutesWatcher(hub.routes, own_routes=own_routes, target=settings.app)
             return cls(settings, hub, Replica(settings, hub.workflows), routes)

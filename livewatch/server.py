@@ -5,17 +5,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections.abc import Callable
 
 from fastapi.middleware.cors import CORSMiddleware
 from nicegui import app, ui
 from nicegui.server import Server
 
-from livewatch import api, routes, runtime
-from livewatch.access import AccessMiddleware, AccessPolicy
-from livewatch.demo import Simulator
+from livewatch import runtime
+from livewatch.demo.simulator import Simulator
+from livewatch.outlets import api
 from livewatch.page_loader import bundled_pages_dir, load_pages
-from livewatch.prefetch import FirstScan
+from livewatch.security.access import AccessMiddleware, AccessPolicy
 from livewatch.settings import Settings
+from livewatch.sources import routes
+from livewatch.sources.prefetch import FirstScan
 
 log = logging.getLogger("livewatch")
 
@@ -52,10 +55,18 @@ def create(settings: Settings, *, demo: bool = False) -> runtime.Runtime:
     return rt
 
 
-def run(settings: Settings, *, demo: bool = False, first_scan: FirstScan | None = None) -> None:
+def run(
+    settings: Settings,
+    *,
+    demo: bool = False,
+    first_scan: FirstScan | None = None,
+    on_exit: Callable[[], None] | None = None,
+) -> None:
     """Serve until SIGINT/SIGTERM; `demo` also runs the simulator on the agents dir.
 
     `first_scan` is a scan already under way in another process (`prefetch.start`).
+    `on_exit` runs at shutdown: uvicorn re-raises the signal once it has stopped, so code
+    after `ui.run` (or a `finally` around it) never runs on SIGINT or SIGTERM.
     """
     logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
     if settings.exposed and not settings.token:
@@ -65,6 +76,8 @@ def run(settings: Settings, *, demo: bool = False, first_scan: FirstScan | None 
             settings.host,
         )
     rt = create(settings, demo=demo)
+    if on_exit is not None:
+        app.on_shutdown(on_exit)
     _say_goodbye_on_shutdown(rt)
     rt.prime(first_scan)
     log.info(

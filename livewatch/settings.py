@@ -10,7 +10,7 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from livewatch.access import is_loopback_host
+from livewatch.security.access import is_loopback_host
 
 
 class Settings(BaseSettings):

@@ -1,12 +1,6 @@
-"""A pytest plugin: a real livewatch server on a free port, with a temp agents dir.
-
-Registered under the `pytest11` entry point, so `pip install livewatch` gives every test
-suite a `livewatch_server` fixture:
-
-    def test_new_workflow_shows_up(livewatch_server, page):
-        livewatch_server.agents.write("abcd1234", issue_number=7)
-        page.goto(livewatch_server.url)
-        expect(page.locator('[data-adw-id="abcd1234"]')).to_be_visible()
+"""Test helpers that need no test runner: a real livewatch server on a free port, the pages'
+stable selectors, and Chromium's launch options. The pytest fixture lives in
+`livewatch.pytest_plugin`, so this module imports without pytest.
 """
 
 from __future__ import annotations
@@ -17,13 +11,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
-import pytest
 
-from livewatch.agents_writer import AgentsWriter
+from livewatch.demo.writer import AgentsWriter
 
 # The stable selectors the pages carry (documented in the README).
 SELECTORS = {
@@ -174,15 +167,3 @@ class LiveServer:
 
     def get(self, path: str, **kwargs: object) -> httpx.Response:
         return httpx.get(f"{self.url}{path}", timeout=10, **kwargs)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def livewatch_server(tmp_path: Path) -> Iterator[LiveServer]:
-    """A running livewatch on a free port, watching an empty temp agents dir."""
-    agents = tmp_path / "agents"
-    agents.mkdir()
-    server = LiveServer(agents).start()
-    try:
-        yield server
-    finally:
-        server.stop()

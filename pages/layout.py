@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from nicegui import background_tasks, core, ui
 from nicegui.element import Element
 
-from livewatch import runtime, views
-from livewatch.hub import Change, Collection, Subscription, SubscriptionState
+from livewatch import runtime
+from livewatch.hub import views
+from livewatch.hub.collection import Change, Collection, Subscription, SubscriptionState
 
 log = logging.getLogger("livewatch.pages")
 

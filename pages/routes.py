@@ -7,8 +7,9 @@ from typing import Any
 
 from nicegui import ui
 
-from livewatch import runtime, views
-from livewatch.hub import Change, Collection
+from livewatch import runtime
+from livewatch.hub import views
+from livewatch.hub.collection import Change, Collection
 
 from .layout import follow, frame
 

@@ -6,9 +6,10 @@ import asyncio
 
 from nicegui import ui
 
-from livewatch import runtime, views
-from livewatch.hub import Change
-from livewatch.records import PHASES, AgentResult, PhaseStep, WorkflowDetail
+from livewatch import runtime
+from livewatch.hub import views
+from livewatch.hub.collection import Change
+from livewatch.hub.records import PHASES, AgentResult, PhaseStep, WorkflowDetail
 
 from .layout import follow, frame
 

@@ -18,10 +18,11 @@ from typing import Any
 
 from nicegui import events, ui
 
-from livewatch import runtime, views
-from livewatch.activity import Activity
-from livewatch.hub import Change, Collection
-from livewatch.records import PHASES
+from livewatch import runtime
+from livewatch.hub import views
+from livewatch.hub.activity import Activity
+from livewatch.hub.collection import Change, Collection
+from livewatch.hub.records import PHASES
 
 from .layout import follow, frame
 

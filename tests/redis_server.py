@@ -15,7 +15,7 @@ from pathlib import Path
 
 import redis
 
-from livewatch.broker import Keys
+from livewatch.broker.bus import Keys
 from livewatch.testing import LiveServer, free_port
 
 REDIS_SERVER = shutil.which("redis-server")

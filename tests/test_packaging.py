@@ -36,7 +36,7 @@ def test_the_wheel_carries_pages_and_samples_inside_the_package(wheel: Path) -> 
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "livewatch = livewatch.cli:main" in text
-    assert "livewatch = livewatch.testing" in text  # the pytest11 plugin
+    assert "livewatch = livewatch.pytest_plugin" in text  # the pytest11 plugin
 
 
 def test_the_installed_package_finds_its_pages_from_any_directory(
@@ -60,6 +60,10 @@ def test_the_installed_package_finds_its_pages_from_any_directory(
     env = {**os.environ, "PYTHONPATH": str(target)}
     env.pop("PYTEST_CURRENT_TEST", None)
     probe = (
+        "import sys\n"
+        "sys.modules['pytest'] = None  # a plain `pip install livewatch` has no pytest\n"
+        "from livewatch.testing import SELECTORS, LiveServer, chromium_launch_args\n"
+        "from livewatch.client import LiveClient\n"
         "from livewatch import page_loader, demo\n"
         "print(page_loader.bundled_pages_dir())\n"
         "print(demo.sample_agents_dir())"

@@ -18,7 +18,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 
-from livewatch import workflows
+from livewatch.sources import workflows
 from livewatch.testing import LiveServer
 
 ROOT = Path(__file__).resolve().parents[1]

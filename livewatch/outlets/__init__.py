@@ -1,0 +1,1 @@
+"""Outlets: turn hub changes into a medium (REST, WebSocket sessions, health, metrics)."""

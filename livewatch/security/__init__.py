@@ -1,0 +1,1 @@
+"""Who may connect (Origin, token) and what must never be shown (secrets)."""

@@ -1,0 +1,394 @@
+"""Turn filesystem events into batches for the hub, repair what inotify drops, never die.
+
+`WorkflowWatcher` follows `agents/`: each batch of events names the workflow folders that
+changed; only those are re-read (in a thread, so the event loop never blocks on disk) and
+applied to the hub in one go. A slow reconciliation scan makes the hub exact even when the
+kernel's event queue overflowed. `RoutesWatcher` does the same for the route table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+import watchfiles
+
+from livewatch import metrics
+from livewatch.hub.collection import Collection
+from livewatch.hub.records import Route
+from livewatch.settings import Settings
+from livewatch.sources import workflows
+from livewatch.sources.file_events import FileEvents
+from livewatch.sources.prefetch import FirstScan
+from livewatch.sources.routes import (
+    RoutesError,
+    TargetRoutes,
+    introspect_target,
+    introspect_target_async,
+)
+from livewatch.supervision import sleep_unless
+
+log = logging.getLogger("livewatch.watch")
+
+WatcherState = Literal["starting", "watching", "polling", "waiting", "stopped"]
+
+# Errors that a writer caught mid-write produces, and how soon to look again.
+TORN_WRITE_ERRORS = ("adw_state.json is empty", "adw_state.json is not valid JSON")
+TORN_RETRY_S = 0.25
+# Full rescans are spaced by at least this many times their own duration: ~0.1% of a core.
+RECONCILE_DUTY = 1000
+ROUTES_DEBOUNCE_MS = 1600  # watchfiles' default: an editor's save is often several writes
+
+
+def _looks_torn(error: object) -> bool:
+    return isinstance(error, str) and error.startswith(TORN_WRITE_ERRORS)
+
+
+def _is_inotify_exhausted(error: OSError) -> bool:
+    text = str(error).lower()
+    return "watch limit" in text or "too many open files" in text or error.errno == 28
+
+
+class WorkflowWatcher:
+    """Keeps the hub's workflow collection equal to what `agents/` holds."""
+
+    def __init__(
+        self,
+        agents_dir: Path,
+        collection: Collection,
+        *,
+        github_repo: str | None = None,
+        running_window_s: float = 300.0,
+        debounce_ms: int = 200,
+        step_ms: int = 8,
+        reconcile_s: float = 30.0,
+    ) -> None:
+        self.agents_dir = agents_dir.absolute()
+        self.collection = collection
+        self.github_repo = github_repo
+        self.running_window_s = running_window_s
+        self.debounce_ms = debounce_ms
+        self.step_ms = step_ms
+        self.reconcile_s = reconcile_s
+        self.state: WatcherState = "starting"
+        self.force_polling = False
+        self.skip_unreadable = False
+        self.events = 0
+        self.corrections = 0
+        self.last_event_ts: float | None = None
+        self.last_reconcile_s = 0.0  # how long the last full rescan took
+        self._retries: set[asyncio.Task[None]] = set()
+        self._events: FileEvents | None = None  # started by `prime`, taken by the first session
+
+    @classmethod
+    def from_settings(cls, settings: Settings, collection: Collection) -> WorkflowWatcher:
+        return cls(
+            settings.agents_dir,
+            collection,
+            github_repo=settings.github_repo,
+            running_window_s=settings.running_window_s,
+            debounce_ms=settings.debounce_ms,
+            step_ms=settings.step_ms,
+            reconcile_s=settings.reconcile_s,
+        )
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _read_kwargs(self) -> dict[str, object]:
+        return {"github_repo": self.github_repo, "running_window": self.running_window_s}
+
+    def _scan(self) -> list[dict[str, object]]:
+        return workflows.scan_records(self.agents_dir, **self._read_kwargs())
+
+    def _file_events(self) -> FileEvents:
+        return FileEvents(
+            self.agents_dir,
+            debounce_ms=self.debounce_ms,
+            step_ms=self.step_ms,
+            force_polling=self.force_polling,
+            poll_delay_ms=max(self.step_ms, 100),
+            # Ignoring "permission denied" would also hide an exhausted inotify limit (watchfiles
+            # then watches part of the tree, silently): only ignore it once it was really seen.
+            ignore_permission_denied=self.skip_unreadable,
+        ).start()
+
+    def prime(self, scanned: FirstScan | None = None, *, watch: bool = False) -> None:
+        """The first snapshot, before the server starts (blocking on purpose).
+
+        `scanned` gives the scan's records when other processes made them (`prefetch`). With
+        `watch`, the watch process starts next; it sets up while the port opens, and the
+        first session of `run` takes it over (so call that next): its catch-up scan covers
+        whatever changed before the watches were up.
+        """
+        records = scanned() if scanned is not None else None
+        self.collection.replace(records if records is not None else self._scan())
+        # Only now: two walks of the same tree at once slow each other down.
+        if watch and self.agents_dir.is_dir():
+            self._events = self._file_events()
+
+    async def reconcile(self) -> int:
+        """Rescan everything and make the hub exact; returns how many records it corrected."""
+        started, seq = time.monotonic(), self.collection.seq
+        records = await asyncio.to_thread(self._scan)
+        self.last_reconcile_s = time.monotonic() - started
+        # The scan took seconds; a workflow the event path updated meanwhile may have been
+        # read before its write. Leave those alone, or the pass would revert them to the
+        # old state until the next pass.
+        changes = self.collection.since(seq)
+        if changes is None:  # so much happened that the history no longer reaches back
+            return 0
+        touched = {self.collection.key(r) for c in changes for r in c.upsert}
+        touched.update(k for c in changes for k in c.remove)
+        fresh = {self.collection.key(r): r for r in records}
+        change = self.collection.apply(
+            [r for k, r in fresh.items() if k not in touched],
+            [
+                k
+                for k in map(self.collection.key, self.collection.records())
+                if k not in fresh and k not in touched
+            ],
+        )
+        return 0 if change is None else len(change.upsert) + len(change.remove)
+
+    def _read_ids(self, ids: set[str]) -> tuple[list[dict[str, object]], list[str]]:
+        upsert, remove = [], []
+        for adw_id in ids:
+            folder = self.agents_dir / adw_id
+            if folder.is_dir() and not folder.is_symlink():
+                record = workflows.read_workflow(folder, **self._read_kwargs())
+                upsert.append(record.model_dump(mode="json"))
+            else:
+                remove.append(adw_id)
+        return upsert, remove
+
+    async def refresh(self, ids: set[str], *, retry_torn: bool = True) -> None:
+        """Re-read just these workflow folders and apply them to the hub as one batch."""
+        upsert, remove = await asyncio.to_thread(self._read_ids, ids)
+        metrics.READ_ERRORS.inc(sum(1 for r in upsert if r.get("error")))
+        self.collection.apply(upsert, remove)
+        torn = {str(r["adw_id"]) for r in upsert if _looks_torn(r.get("error"))}
+        if torn and retry_torn:
+            # A writer caught mid-write: its next write usually brings an event, but a
+            # writer that truncates and then writes in place may not; look once more.
+            retry = asyncio.create_task(self._read_again(torn))
+            self._retries.add(retry)
+            retry.add_done_callback(self._retries.discard)
+
+    async def _read_again(self, ids: set[str]) -> None:
+        await asyncio.sleep(TORN_RETRY_S)
+        await self.refresh(ids, retry_torn=False)
+
+    def ids_of(self, changes: set[tuple[watchfiles.Change, str]]) -> set[str]:
+        ids = set()
+        for _, path in changes:
+            try:
+                relative = Path(path).relative_to(self.agents_dir)
+            except ValueError:
+                continue
+            if relative.parts and workflows.is_valid_adw_id(relative.parts[0]):
+                ids.add(relative.parts[0])
+        return ids
+
+    # -- loops ---------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Watch until `stop`; a missing agents dir is waited for, a deleted one re-found."""
+        try:
+            while not stop.is_set():
+                if not self.agents_dir.is_dir():
+                    self.state = "waiting"
+                    if self._events is not None:  # primed on a dir that has gone since
+                        self._events.close()
+                        self._events = None
+                    await self.reconcile()  # an agents dir that vanished empties the hub
+                    while not self.agents_dir.is_dir():
+                        if await sleep_unless(stop, 0.25):
+                            return
+                    log.info("[WATCH] agents dir appeared: %s", self.agents_dir)
+                await self._watch_once(stop)
+        finally:
+            self.state = "stopped"
+
+    async def _watch_once(self, stop: asyncio.Event) -> None:
+        """One watch session on the agents dir, ended by `stop` or by the dir going away."""
+        session_end = asyncio.Event()
+        root_id = _inode(self.agents_dir)
+        reconciler = asyncio.create_task(self._reconcile_loop(stop, session_end, root_id))
+        events, self._events = self._events or self._file_events(), None
+        closer = asyncio.create_task(_close_on(events, stop, session_end))
+        try:
+            # The watches are up before the catch-up scan starts, so a write made during the
+            # scan is never missed; the scan catches what came before them.
+            await events.ready()
+            await self.reconcile()
+            self.state = "polling" if self.force_polling else "watching"
+            async for changes in events:
+                self.events += len(changes)
+                metrics.WATCHER_EVENTS.inc(len(changes))
+                self.last_event_ts = time.time()
+                if ids := self.ids_of(changes):
+                    await self.refresh(ids)
+                if _inode(self.agents_dir) != root_id:
+                    return
+        except OSError as error:
+            if _is_inotify_exhausted(error) and not self.force_polling:
+                log.warning("[WATCH] inotify limit reached (%s); falling back to polling", error)
+                self.force_polling = True
+            elif isinstance(error, PermissionError) and not self.skip_unreadable:
+                log.warning("[WATCH] %s; watching the folders that can be read", error)
+                self.skip_unreadable = True
+            else:
+                raise
+        finally:
+            session_end.set()
+            reconciler.cancel()
+            closer.cancel()
+            events.close()
+
+    def expired_running(self) -> set[str]:
+        """Workflows shown as running whose newest write has left the running window."""
+        cutoff = time.time() - self.running_window_s
+        return {
+            str(r["adw_id"])
+            for r in self.collection.records()
+            if r.get("status") == "running" and _epoch(r.get("updated_at")) < cutoff
+        }
+
+    async def _reconcile_loop(
+        self, stop: asyncio.Event, session_end: asyncio.Event, root_id: tuple[int, int] | None
+    ) -> None:
+        last = time.monotonic()
+        while not await sleep_unless(stop, self.reconcile_s):
+            if _inode(self.agents_dir) != root_id:
+                session_end.set()  # the dir was deleted or replaced: start a new session
+                return
+            # Space full passes by RECONCILE_DUTY times their own length, so this safety net
+            # stays near 0.1% of a core however large the tree (a 3 s pass: every 50 min).
+            if time.monotonic() - last < self.last_reconcile_s * RECONCILE_DUTY:
+                # In between, re-read only what time alone changes: a "running" workflow
+                # turns "idle" once its newest write leaves the running window.
+                if expired := self.expired_running():
+                    await self.refresh(expired)
+                continue
+            fixed = await self.reconcile()
+            last = time.monotonic()
+            if fixed:
+                self.corrections += fixed
+                metrics.RECONCILE_CORRECTIONS.inc(fixed)
+                log.info("[WATCH] reconciliation corrected %d workflows", fixed)
+
+
+class RoutesWatcher:
+    """Keeps the hub's route collection equal to the app's routes, or a user app's."""
+
+    def __init__(
+        self,
+        collection: Collection,
+        *,
+        own_routes: Callable[[], list[Route]],
+        target: str | None = None,
+        cwd: Path | None = None,
+        step_ms: int = 50,
+    ) -> None:
+        self.collection = collection
+        self.own_routes = own_routes
+        self.target = target
+        self.cwd = cwd or Path.cwd()
+        self.step_ms = step_ms
+        self.state: WatcherState = "starting"
+        self.last_error: str | None = None
+        self.watch_dir: Path | None = None
+
+    def prime(self) -> None:
+        """The first introspection, before the server starts (blocking on purpose)."""
+        self._take(lambda: introspect_target(self.target, cwd=self.cwd) if self.target else None)
+
+    async def load(self) -> None:
+        """Introspect again, without blocking the event loop."""
+        if self.target is None:
+            self._take(lambda: None)
+            return
+        try:
+            found = await introspect_target_async(self.target, cwd=self.cwd)
+        except RoutesError as error:
+            self._failed(error)
+            return
+        self._take(lambda: found)
+
+    def _take(self, introspect: Callable[[], TargetRoutes | None]) -> None:
+        try:
+            found = introspect()
+        except RoutesError as error:
+            self._failed(error)
+            return
+        if found is None:
+            routes = self.own_routes()
+        else:
+            routes, self.watch_dir = found.routes, found.watch_dir or self.cwd
+        self.last_error = None
+        self.collection.replace(r.model_dump(mode="json") for r in routes)
+
+    def _failed(self, error: RoutesError) -> None:
+        # Keep showing the last good routes while the user's code is broken.
+        self.last_error = str(error)
+        log.warning("[ROUTES] %s", error)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            if self.target is None:
+                self.state = "watching"
+                await stop.wait()
+                return
+            if self.watch_dir is None:
+                await self.load()
+            events = FileEvents(
+                self.watch_dir or self.cwd,
+                debounce_ms=ROUTES_DEBOUNCE_MS,
+                step_ms=self.step_ms,
+                python_only=True,
+            ).start()
+            closer = asyncio.create_task(_close_on(events, stop))
+            try:
+                await events.ready()
+                self.state = "watching"
+                async for _ in events:
+                    log.info("[ROUTES] code changed; introspecting %s again", self.target)
+                    await self.load()
+            finally:
+                closer.cancel()
+                events.close()
+        finally:
+            self.state = "stopped"
+
+
+def _epoch(iso: object) -> float:
+    """An ISO 8601 time as epoch seconds; 0 when missing or unreadable."""
+    try:
+        return datetime.fromisoformat(str(iso)).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def _inode(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+async def _close_on(events: FileEvents, *flags: asyncio.Event) -> None:
+    """Close `events` when any of `flags` is set (or when cancelled)."""
+    waits = [asyncio.ensure_future(flag.wait()) for flag in flags]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+        events.close()

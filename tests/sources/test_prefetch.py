@@ -1,0 +1,69 @@
+"""The first scan in a forked child: the same records as a scan here, and a safe fallback."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import pytest
+
+from livewatch.demo.writer import AgentsWriter
+from livewatch.settings import Settings
+from livewatch.sources import prefetch, workflows
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork: Linux only")
+
+
+def test_the_child_returns_what_a_scan_here_reads(tmp_path: Path) -> None:
+    agents = AgentsWriter(tmp_path)
+    for adw_id in ("aaaa1111", "bbbb2222", "cccc3333"):
+        agents.write(adw_id)
+    (tmp_path / "cccc3333" / "adw_state.json").write_text("{not json")
+    first_scan = prefetch.start(Settings(agents_dir=tmp_path, github_repo="acme/app"))
+    assert first_scan is not None
+    records = first_scan()
+    assert records is not None
+    here = workflows.scan_records(tmp_path, github_repo="acme/app")
+    strip = lambda rs: [{k: v for k, v in r.items() if k != "updated_at"} for r in rs]  # noqa: E731
+    assert strip(records) == strip(here)
+    assert [r["status"] for r in records][-1] == "error"
+
+
+def test_a_failed_child_means_none_and_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def crash(*args: object, **kwargs: object) -> list[dict[str, object]]:
+        raise MemoryError("the child ran out of memory")
+
+    # The child is a fork of this process, so it runs the patched function.
+    monkeypatch.setattr(workflows, "scan_records", crash)
+    first_scan = prefetch.start(Settings(agents_dir=tmp_path))
+    assert first_scan is not None
+    with caplog.at_level(logging.WARNING, logger="livewatch"):
+        assert first_scan() is None
+    assert "scanning here" in caplog.text
+
+
+def test_a_replica_has_nothing_to_scan(tmp_path: Path) -> None:
+    assert prefetch.start(Settings(agents_dir=tmp_path, broker="redis://127.0.0.1:1")) is None
+
+
+def test_a_large_tree_is_shared_among_the_cores() -> None:
+    assert prefetch.worker_count(10) == 1
+    assert 1 <= prefetch.worker_count(10_000) <= prefetch.MAX_WORKERS
+
+
+def test_shares_scanned_apart_join_into_one_ordered_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agents = AgentsWriter(tmp_path)
+    ids = [f"{i:04d}beef" for i in range(7)]
+    for adw_id in reversed(ids):
+        agents.write(adw_id)
+    monkeypatch.setattr(prefetch, "MIN_SHARE", 2)  # 7 workflows: as many shares as cores
+    first_scan = prefetch.start(Settings(agents_dir=tmp_path))
+    assert first_scan is not None
+    records = first_scan()
+    assert records is not None
+    assert [r["adw_id"] for r in records] == ids

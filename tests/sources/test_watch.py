@@ -1,0 +1,210 @@
+"""Watchers: events become hub changes, rescans repair, crashes restart, --app follows edits."""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+from pathlib import Path
+
+import pytest
+from conftest import by_id, recv_json, recv_until
+from websockets.asyncio.client import connect
+
+from livewatch.demo.writer import AgentsWriter
+from livewatch.hub.hub import Hub
+from livewatch.sources import workflows
+from livewatch.sources.watch import WorkflowWatcher
+from livewatch.supervision import supervise
+from livewatch.testing import LiveServer
+
+
+def watcher_for(agents: Path, hub: Hub, **options: object) -> WorkflowWatcher:
+    return WorkflowWatcher(agents, hub.workflows, **options)  # type: ignore[arg-type]
+
+
+async def test_the_watcher_applies_only_the_changed_folders(tmp_path: Path) -> None:
+    agents = AgentsWriter(tmp_path)
+    agents.write("aaaa1111")
+    hub = Hub.create()
+    watcher = watcher_for(tmp_path, hub)
+    watcher.prime()
+    stop = asyncio.Event()
+    task = asyncio.create_task(watcher.run(stop))
+    try:
+        with hub.workflows.subscribe() as changes:
+            while watcher.state != "watching":
+                await asyncio.sleep(0.01)
+            agents.write("bbbb2222")
+            batch = await asyncio.wait_for(changes.next_batch(), 5)
+            assert [r["adw_id"] for c in batch for r in c.upsert] == ["bbbb2222"]
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+    assert watcher.state == "stopped"
+    assert watcher.events >= 1
+
+
+async def test_polling_mode_sees_changes_too(tmp_path: Path) -> None:
+    agents = AgentsWriter(tmp_path)
+    hub = Hub.create()
+    watcher = watcher_for(tmp_path, hub)
+    watcher.force_polling = True
+    stop = asyncio.Event()
+    task = asyncio.create_task(watcher.run(stop))
+    try:
+        while watcher.state != "polling":
+            await asyncio.sleep(0.01)
+        agents.write("cccc3333")
+        for _ in range(100):
+            if hub.workflows.get("cccc3333"):
+                break
+            await asyncio.sleep(0.05)
+        assert hub.workflows.get("cccc3333") is not None
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+
+async def test_reconciliation_repairs_what_events_missed(tmp_path: Path) -> None:
+    agents = AgentsWriter(tmp_path)
+    agents.write("aaaa1111")
+    hub = Hub.create()
+    watcher = watcher_for(tmp_path, hub)
+    watcher.prime()
+    # Pretend inotify dropped these: the hub is wrong until a rescan.
+    hub.workflows.apply([{"adw_id": "ghost000"}], remove=["aaaa1111"])
+    assert await watcher.reconcile() == 2
+    assert [r["adw_id"] for r in hub.workflows.records()] == ["aaaa1111"]
+
+
+async def test_supervise_restarts_a_crashed_loop_with_backoff(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    runs: list[float] = []
+    stop = asyncio.Event()
+
+    async def flaky() -> None:
+        runs.append(asyncio.get_running_loop().time())
+        if len(runs) < 3:
+            raise RuntimeError("boom")
+        stop.set()
+
+    await asyncio.wait_for(supervise("flaky", flaky, stop, first_delay=0.05), 5)
+    assert len(runs) == 3
+    assert runs[2] - runs[1] > runs[1] - runs[0]  # the delay grew
+    assert "[WATCH] flaky crashed; restarting" in caplog.text
+
+
+async def test_running_turns_idle_without_any_file_event(tmp_path: Path) -> None:
+    agents = tmp_path / "agents"
+    agents.mkdir()
+    server = LiveServer(agents, args=["--running-window-s", "1", "--reconcile-s", "0.5"])
+    server.start()
+    try:
+        async with connect(server.ws_url("/ws/workflows")) as ws:
+            await recv_json(ws)
+            server.agents.write("aaaa1111")
+            await recv_until(ws, lambda m: by_id(m)["aaaa1111"]["status"] == "running")
+            await recv_until(ws, lambda m: by_id(m)["aaaa1111"]["status"] == "idle", timeout=5)
+    finally:
+        server.stop()
+
+
+async def test_app_routes_are_introspected_and_follow_edits(tmp_path: Path) -> None:
+    package = tmp_path / "shop"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    server_py = package / "server.py"
+    source = '''
+        from fastapi import FastAPI
+
+        app = FastAPI()
+
+
+        @app.get("/orders")
+        def list_orders():
+            """All the orders."""
+            return []
+    '''
+    server_py.write_text(textwrap.dedent(source))
+    agents = tmp_path / "agents"
+    agents.mkdir()
+    server = LiveServer(agents, args=["--app", "shop.server:app"], cwd=tmp_path).start()
+    try:
+        async with connect(server.ws_url("/ws/routes")) as ws:
+            first = await recv_json(ws)
+            assert [(r["method"], r["path"], r["description"]) for r in first["data"]] == [
+                ("GET", "/orders", "All the orders.")
+            ]
+            added = '''
+
+                @app.post("/orders")
+                def create_order():
+                    """Place an order."""
+                    return {}
+            '''
+            server_py.write_text(server_py.read_text() + textwrap.dedent(added))
+            message = await recv_until(ws, lambda m: len(m["data"]) == 2, timeout=15)
+            assert {r["handler"] for r in message["data"]} == {"list_orders", "create_order"}
+    finally:
+        server.stop()
+
+
+async def test_a_torn_write_is_read_again_and_heals(tmp_path: Path) -> None:
+    agents = AgentsWriter(tmp_path)
+    state = agents.write("aaaa1111")
+    hub = Hub.create()
+    watcher = watcher_for(tmp_path, hub)
+    watcher.prime()
+    whole = state.read_text()
+    state.write_text(whole[: len(whole) // 2])  # the writer is caught half-way
+    await watcher.refresh({"aaaa1111"})
+    record = hub.workflows.get("aaaa1111")
+    assert record is not None and record["status"] == "error"
+    # The writer finishes without the watcher hearing of it: the retry still heals it.
+    state.write_text(whole)
+    for _ in range(40):
+        await asyncio.sleep(0.05)
+        if hub.workflows.get("aaaa1111")["status"] != "error":  # type: ignore[index]
+            break
+    assert hub.workflows.get("aaaa1111")["error"] is None  # type: ignore[index]
+
+
+async def test_a_rescan_never_undoes_a_change_made_while_it_ran(tmp_path: Path) -> None:
+    agents = AgentsWriter(tmp_path)
+    agents.write("aaaa1111", issue_number=1)
+    hub = Hub.create()
+    watcher = watcher_for(tmp_path, hub)
+    watcher.prime()
+    rescan = asyncio.create_task(watcher.reconcile())
+    await asyncio.sleep(0)  # the rescan has started reading in its thread
+    newer = {**hub.workflows.get("aaaa1111"), "issue_number": 2}  # type: ignore[dict-item]
+    hub.workflows.apply([newer])  # the event path delivers a newer read meanwhile
+    await rescan
+    assert hub.workflows.get("aaaa1111")["issue_number"] == 2  # type: ignore[index]
+
+
+async def test_writes_before_the_watches_are_up_are_caught_up(tmp_path: Path) -> None:
+    agents = AgentsWriter(tmp_path)
+    agents.write("aaaa1111", issue_number=1)
+    first_scan = workflows.scan_records(tmp_path)  # made in other processes, before the watch
+    agents.write("aaaa1111", issue_number=2)  # written after that scan, with nothing watching
+    agents.write("bbbb2222")
+    hub = Hub.create()
+    watcher = watcher_for(tmp_path, hub)
+    watcher.prime(lambda: first_scan, watch=True)
+    assert hub.workflows.get("aaaa1111")["issue_number"] == 1  # type: ignore[index]
+    assert hub.workflows.get("bbbb2222") is None
+    stop = asyncio.Event()
+    task = asyncio.create_task(watcher.run(stop))
+    try:
+        for _ in range(100):
+            record = hub.workflows.get("aaaa1111")
+            if record and record["issue_number"] == 2 and hub.workflows.get("bbbb2222"):
+                break
+            await asyncio.sleep(0.05)
+        assert hub.workflows.get("aaaa1111")["issue_number"] == 2  # type: ignore[index]
+        assert hub.workflows.get("bbbb2222") is not None
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
