@@ -10,8 +10,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from websockets.asyncio.client import ClientConnection
 
+from livewatch.store import EventStore
 from livewatch.testing import LiveServer
 
 Message = dict[str, Any]
@@ -51,3 +53,18 @@ def serving(tmp_path: Path, adw_id: str, **fields: Any) -> Iterator[LiveServer]:
         yield live
     finally:
         live.stop()
+
+
+# The store's tests (tests/store/): a fresh event database in tmp_path.
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "events.db"
+
+
+@pytest.fixture
+def store(db: Path) -> Iterator[EventStore]:
+    opened = EventStore.open(db, retention_days=None, max_events=None)
+    yield opened
+    opened.close()
