@@ -12,13 +12,18 @@ SECRET_NAME = re.compile(
 )
 
 
-def mask_secrets(value: Any) -> Any:
-    """A copy of `value` with the values of secret-looking keys replaced, at any depth."""
+def mask_secrets(value: Any, keep: frozenset[str] = frozenset()) -> Any:
+    """A copy of `value` with the values of secret-looking keys replaced, at any depth.
+
+    `keep` names keys that look secret but are not (a hook's `session_id` is its identity).
+    """
     if isinstance(value, dict):
         return {
-            k: MASK if SECRET_NAME.search(str(k)) and v not in (None, "") else mask_secrets(v)
+            k: MASK
+            if k not in keep and SECRET_NAME.search(str(k)) and v not in (None, "")
+            else mask_secrets(v, keep)
             for k, v in value.items()
         }
     if isinstance(value, list):
-        return [mask_secrets(v) for v in value]
+        return [mask_secrets(v, keep) for v in value]
     return value

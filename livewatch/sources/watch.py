@@ -32,6 +32,7 @@ from livewatch.sources.routes import (
     introspect_target,
     introspect_target_async,
 )
+from livewatch.sources.transcript_feed import TRANSCRIPT_NAME, TranscriptFeed, is_transcript
 from livewatch.supervision import sleep_unless
 
 log = logging.getLogger("livewatch.watch")
@@ -43,6 +44,8 @@ TORN_WRITE_ERRORS = ("adw_state.json is empty", "adw_state.json is not valid JSO
 TORN_RETRY_S = 0.25
 # Full rescans are spaced by at least this many times their own duration: ~0.1% of a core.
 RECONCILE_DUTY = 1000
+# A workflow whose only news is transcript lines is re-read at most this often.
+TRANSCRIPT_REFRESH_S = 1.0
 ROUTES_DEBOUNCE_MS = 1600  # watchfiles' default: an editor's save is often several writes
 
 
@@ -85,6 +88,10 @@ class WorkflowWatcher:
         self.last_reconcile_s = 0.0  # how long the last full rescan took
         self._retries: set[asyncio.Task[None]] = set()
         self._events: FileEvents | None = None  # started by `prime`, taken by the first session
+        # Agent transcripts grow many times a second: their lines go to the event feed at
+        # once, and their workflows are re-read at most once per TRANSCRIPT_REFRESH_S.
+        self.transcripts: TranscriptFeed | None = None
+        self._transcript_touched: set[str] = set()
 
     @classmethod
     def from_settings(cls, settings: Settings, collection: Collection) -> WorkflowWatcher:
@@ -134,6 +141,8 @@ class WorkflowWatcher:
 
     async def reconcile(self) -> int:
         """Rescan everything and make the hub exact; returns how many records it corrected."""
+        if self.transcripts is not None:
+            await self.transcripts.catch_up()
         started, seq = time.monotonic(), self.collection.seq
         records = await asyncio.to_thread(self._scan)
         self.last_reconcile_s = time.monotonic() - started
@@ -185,14 +194,15 @@ class WorkflowWatcher:
         await self.refresh(ids, retry_torn=False)
 
     def ids_of(self, changes: set[tuple[watchfiles.Change, str]]) -> set[str]:
+        # Plain string work: at thousands of transcript lines a second, pathlib was a tenth
+        # of the server's time here. watchfiles names paths below the dir it was given.
+        prefix = f"{self.agents_dir}{os.sep}"
         ids = set()
         for _, path in changes:
-            try:
-                relative = Path(path).relative_to(self.agents_dir)
-            except ValueError:
-                continue
-            if relative.parts and workflows.is_valid_adw_id(relative.parts[0]):
-                ids.add(relative.parts[0])
+            if path.startswith(prefix):
+                first = path[len(prefix) :].split(os.sep, 1)[0]
+                if first not in ids and workflows.is_valid_adw_id(first):
+                    ids.add(first)
         return ids
 
     # -- loops ---------------------------------------------------------------------------
@@ -220,6 +230,7 @@ class WorkflowWatcher:
         session_end = asyncio.Event()
         root_id = _inode(self.agents_dir)
         reconciler = asyncio.create_task(self._reconcile_loop(stop, session_end, root_id))
+        touched = asyncio.create_task(self._refresh_touched(stop, session_end))
         events, self._events = self._events or self._file_events(), None
         closer = asyncio.create_task(_close_on(events, stop, session_end))
         try:
@@ -232,8 +243,13 @@ class WorkflowWatcher:
                 self.events += len(changes)
                 metrics.WATCHER_EVENTS.inc(len(changes))
                 self.last_event_ts = time.time()
+                lines, changes = self._split_transcripts(changes)
+                # Workflow changes first: a state file's news must not wait for the hundreds
+                # of transcript lines that came in the same batch.
                 if ids := self.ids_of(changes):
                     await self.refresh(ids)
+                if lines and self.transcripts is not None:
+                    self.transcripts.notify(lines)
                 if _inode(self.agents_dir) != root_id:
                     return
         except OSError as error:
@@ -248,8 +264,48 @@ class WorkflowWatcher:
         finally:
             session_end.set()
             reconciler.cancel()
+            touched.cancel()
             closer.cancel()
             events.close()
+
+    def _split_transcripts(
+        self, changes: set[tuple[watchfiles.Change, str]]
+    ) -> tuple[set[str], set[tuple[watchfiles.Change, str]]]:
+        """The transcripts a batch touched, and its other changes.
+
+        A workflow whose only news is transcript lines is re-read later, with others
+        (`_refresh_touched`): at thousands of lines a second, not once per batch.
+        """
+        if self.transcripts is None:
+            return set(), changes
+        lines = {path for _, path in changes if is_transcript(path)}
+        # A file written into a folder made a moment earlier can beat inotify's watch on
+        # that folder: a new agent folder is looked into for its transcript here.
+        lines |= {
+            str(Path(path) / TRANSCRIPT_NAME)
+            for kind, path in changes
+            if kind == watchfiles.Change.added and self._is_agent_folder(path)
+        }
+        if not lines:
+            return lines, changes
+        rest = {(kind, path) for kind, path in changes if not is_transcript(path)}
+        self._transcript_touched |= self.ids_of(changes) - self.ids_of(rest)
+        return lines, rest
+
+    def _is_agent_folder(self, path: str) -> bool:
+        """`<agents>/<adw_id>/<agent>`, by its place in the tree (it may be gone by now)."""
+        try:
+            parts = Path(path).relative_to(self.agents_dir).parts
+        except ValueError:
+            return False
+        return len(parts) == 2 and workflows.is_valid_adw_id(parts[0]) and "." not in parts[1]
+
+    async def _refresh_touched(self, stop: asyncio.Event, session_end: asyncio.Event) -> None:
+        """Re-read workflows whose transcripts grew: their status, cost and result lines."""
+        while not await sleep_unless(stop, TRANSCRIPT_REFRESH_S) and not session_end.is_set():
+            if self._transcript_touched:
+                ids, self._transcript_touched = self._transcript_touched, set()
+                await self.refresh(ids)
 
     def expired_running(self) -> set[str]:
         """Workflows shown as running whose newest write has left the running window."""

@@ -235,7 +235,7 @@ def _gather(folder: Path, name: str, *, detail: bool, log_lines: int) -> _Folder
     if stat.S_ISLNK(st.st_mode):
         return "workflow folder is a symlink; symlinks are not followed"
     if not stat.S_ISDIR(st.st_mode):
-        return f"workflow folder is not a directory ({_kind(st.st_mode)})"
+        return f"workflow folder is not a directory ({file_kind(st.st_mode)})"
     try:
         # Everything below is opened relative to this descriptor, so swapping a path for a
         # symlink between our checks and our reads cannot lead us outside the folder.
@@ -338,7 +338,7 @@ def _open_regular(dir_fd: int, name: str) -> tuple[int, os.stat_result]:
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise _NotRegular(_kind(st.st_mode))
+            raise _NotRegular(file_kind(st.st_mode))
     except BaseException:
         os.close(fd)
         raise
@@ -456,7 +456,7 @@ def _read_state(
         if isinstance(exc, PermissionError):
             return None, f"{STATE_FILE} is not readable: {_reason(exc)}"
         if listed is not None and not stat.S_ISREG(listed.st_mode):  # e.g. a socket: ENXIO
-            return None, f"{STATE_FILE} is not a regular file ({_kind(listed.st_mode)})"
+            return None, f"{STATE_FILE} is not a regular file ({file_kind(listed.st_mode)})"
         return None, f"{STATE_FILE} could not be opened: {_reason(exc)}"
     try:
         if st.st_size > STATE_LIMIT:
@@ -532,6 +532,7 @@ def _build(
         "branch_name": _str_or_none(state.get("branch_name")),
         "model_set": _str_or_none(state.get("model_set")),
         "all_adws": _str_list(state.get("all_adws")),
+        "worktree_path": _str_or_none(state.get("worktree_path")),
         "phases_done": PHASES.index(phase) + (1 if status == "completed" else 0),
         # Rounded: float sums drift (0.1 + 0.2), and a micro-dollar is precise enough.
         "cost_usd": round(sum(costs), 6) if costs else None,
@@ -676,7 +677,8 @@ def _json_kind(value: Any) -> str:
     return "JSON null"
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, in words: "FIFO", "symlink", "directory", ..."""
     for test, kind in (
         (stat.S_ISDIR, "directory"),
         (stat.S_ISFIFO, "FIFO"),
@@ -716,3 +718,11 @@ def _one_line(text: str, limit: int = 300) -> str:
     """Errors travel as one short line: fold any line breaks and cap the length."""
     line = " ".join(text.split()) or "unknown error"
     return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def has_transcript(agent_folder: os.DirEntry[str] | Path) -> bool:
+    """Whether an agent folder holds a `raw_output.jsonl` (a regular file, not a link)."""
+    try:
+        return stat.S_ISREG(os.lstat(Path(agent_folder) / RAW_OUTPUT_FILE).st_mode)
+    except OSError:
+        return False

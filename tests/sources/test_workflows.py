@@ -142,6 +142,7 @@ def test_a_seed_folder_reads_into_typed_fields(tmp_path: Path) -> None:
         branch_name=f"feature-issue-42-adw-{ADW}-csv-export",
         model_set="base",
         all_adws=["adw_plan_iso"],
+        worktree_path=f"/srv/app/trees/{ADW}",
         phases_done=0,
         cost_usd=0.38,
         updated_at=datetime.fromtimestamp(OLD, UTC).isoformat(timespec="microseconds"),
