@@ -115,6 +115,9 @@ class Collection:
     epoch: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     seq: int = 0
     last_change_ts: float | None = None
+    # Fields another part of the hub adds to every record on its way in (a workflow's live
+    # agent activity), so a fresh read from disk never wipes them.
+    overlay: Callable[[Record], Record] | None = None
 
     def __post_init__(self) -> None:
         self._records: dict[str, Record] = {}
@@ -153,6 +156,8 @@ class Collection:
         """
         changed = {}
         for record in upsert:
+            if self.overlay is not None:
+                record = self.overlay(record)
             k = self.key(record)
             if self._records.get(k) != record:
                 changed[k] = record

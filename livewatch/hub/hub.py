@@ -1,20 +1,22 @@
-"""Everything the dashboard shows live, in one place: workflows and routes."""
+"""Everything the dashboard shows live, in one place: workflows, routes and agent events."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from livewatch.hub.collection import Collection, Record
+from livewatch.hub.event_log import EventLog
 from livewatch.hub.records import route_key, workflow_key
 
 
 @dataclass
 class Hub:
-    """Both collections the dashboard shows, built from one settings object."""
+    """Both collections and the event log, built from one settings object."""
 
     workflows: Collection
     routes: Collection
+    events: EventLog = field(default_factory=EventLog)
 
     @classmethod
     def create(cls, history_size: int = 1000, queue_size: int = 256) -> Hub:
@@ -29,3 +31,4 @@ class Hub:
     def close(self) -> None:
         self.workflows.close()
         self.routes.close()
+        self.events.close()

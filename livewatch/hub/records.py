@@ -12,6 +12,25 @@ Phase = Literal["plan", "build", "test", "review", "document", "ship"]
 Status = Literal["running", "completed", "failed", "idle", "error"]
 
 
+class AgentNow(BaseModel):
+    """What a running workflow's agents did last: its newest agent event."""
+
+    agent: str
+    kind: str
+    tool: str | None = None
+    summary: str = ""
+    ts: int  # epoch ms
+
+
+class Tokens(BaseModel):
+    """Tokens used so far over all of a workflow's agents (each message counted once)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    in_: int = Field(0, alias="in", serialization_alias="in")
+    out: int = 0
+
+
 class Workflow(BaseModel):
     """One `agents/<adw_id>/` folder, as the list views and `/ws/workflows` show it."""
 
@@ -28,6 +47,8 @@ class Workflow(BaseModel):
     branch_name: str | None = None
     model_set: str | None = None
     all_adws: list[str] = Field(default_factory=list)
+    # Where the workflow's agents run (adw_state.json): hook events from inside it belong to it.
+    worktree_path: str | None = None
     phases_done: int = 0
     cost_usd: float | None = None
     updated_at: str | None = None
@@ -36,6 +57,9 @@ class Workflow(BaseModel):
     # from, and whether that host's heartbeat ran out (its last known state is shown).
     host: str | None = None
     stale: bool = False
+    # Live agent activity from the event stream (transcripts and hooks), not from the folder.
+    now: AgentNow | None = None
+    tokens: Tokens | None = None
 
 
 class AgentResult(BaseModel):

@@ -211,8 +211,40 @@ def workflow_row(record: Record) -> Record:
         "cost": format_cost(record.get("cost_usd")),
         "ts": epoch_ms(record.get("updated_at")),
         "error": record.get("error"),
+        "tokens": format_tokens(record.get("tokens")),
+        **now_cells(record.get("now")),
     }
     return {key: value for key, value in row.items() if value}
+
+
+def now_cells(now: dict[str, Any] | None) -> dict[str, Any]:
+    """The "Now" cell of a running workflow: which agent, and its latest action."""
+    if not now:
+        return {}
+    tool, summary = now.get("tool"), now.get("summary") or ""
+    action = f"{tool} {summary}".strip() if tool else summary or now.get("kind", "")
+    return {
+        "now_agent": now.get("agent"),
+        "now_tool": tool,
+        "now_kind": now.get("kind"),
+        "now_text": action,
+        "now_ts": now.get("ts"),
+    }
+
+
+def format_tokens(tokens: dict[str, int] | None) -> str:
+    """`12.3k in · 4.1k out`, or "" when no agent has reported any yet."""
+    if not tokens or not (tokens.get("in") or tokens.get("out")):
+        return ""
+    return f"{compact_number(tokens.get('in', 0))} in · {compact_number(tokens.get('out', 0))} out"
+
+
+def compact_number(n: int) -> str:
+    if n < 1000:
+        return str(n)
+    if n < 1_000_000:
+        return f"{n / 1000:.1f}k"
+    return f"{n / 1_000_000:.1f}M"
 
 
 def step_codes(phase: str | None, status: str | None) -> str:
