@@ -12,6 +12,7 @@ from typing import Any
 from livewatch.settings import Settings
 
 COMMANDS = ("serve", "demo", "tail", "agent")
+EVENT_FILTERS = ("workflow", "agent", "app", "kind", "tool")
 
 
 def _flag_type(annotation: Any) -> Any:
@@ -57,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     tail = commands.add_parser("tail", help="print a server's changes as they happen")
     tail.add_argument("url", nargs="?", default="http://127.0.0.1:8000", help="the server")
     tail.add_argument("--routes", action="store_true", help="follow routes, not workflows")
+    tail.add_argument(
+        "--events", action="store_true", help="follow agent events (tool calls, messages, ...)"
+    )
+    for name in EVENT_FILTERS:
+        tail.add_argument(f"--{name}", default=None, help=f"with --events: only this {name}")
     tail.add_argument("--token", default=None, help="access token, when the server needs one")
     return parser
 
@@ -102,7 +108,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.command == "tail":
         import asyncio
 
-        from livewatch.tail import tail
+        from livewatch.tail import tail, tail_events
 
+        if args.events:
+            filters = {name: getattr(args, name) for name in EVENT_FILTERS}
+            follow = tail_events(args.url, args.token, **filters)
+        else:
+            follow = tail(args.url, "routes" if args.routes else "workflows", args.token)
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(tail(args.url, "routes" if args.routes else "workflows", args.token))
+            asyncio.run(follow)

@@ -17,7 +17,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -32,6 +32,22 @@ log = logging.getLogger("livewatch.client")
 
 Kind = Literal["workflows", "routes"]
 Record = dict[str, Any]
+
+
+def backoff_delay(attempt: int, first: float, cap: float) -> float:
+    """Exponential with ±50% jitter, capped, so many clients don't reconnect in step."""
+    delay = min(cap, first * 2 ** min(attempt, 32))
+    return min(cap, delay * random.uniform(0.5, 1.5))
+
+
+def ws_url(base_url: str, path: str, query: dict[str, Any]) -> str:
+    parts = urlsplit(base_url)
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    return urlunsplit((scheme, parts.netloc, f"{parts.path}{path}", urlencode(query), ""))
+
+
+def bearer(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 class ClientState(enum.StrEnum):
@@ -146,9 +162,7 @@ class LiveClient:
             attempt += 1
 
     def backoff(self, attempt: int) -> float:
-        """Exponential with ±50% jitter, capped, so many clients don't reconnect in step."""
-        delay = min(self.max_backoff, self.first_backoff * 2**attempt)
-        return min(self.max_backoff, delay * random.uniform(0.5, 1.5))
+        return backoff_delay(attempt, self.first_backoff, self.max_backoff)
 
     async def _follow(self, ws: ClientConnection) -> None:
         async for raw in ws:
@@ -231,16 +245,79 @@ class LiveClient:
             self._changed.notify_all()
 
     def _ws_url(self) -> str:
-        parts = urlsplit(self.base_url)
         query: dict[str, Any] = {"protocol": 2}
         if self.seq is not None and self.epoch:
             query.update(since=self.seq, epoch=self.epoch)
-        scheme = "wss" if parts.scheme == "https" else "ws"
-        path = f"{parts.path}/ws/{self.kind}"
-        return urlunsplit((scheme, parts.netloc, path, urlencode(query), ""))
+        return ws_url(self.base_url, f"/ws/{self.kind}", query)
 
     def _http_auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        return bearer(self.token)
 
     def _ws_auth(self) -> dict[str, Any]:
         return {"additional_headers": self._http_auth()} if self.token else {}
+
+
+class EventStream:
+    """Every agent event a server sees, as it arrives, resuming where it left off after a drop.
+
+        async for event in EventStream("http://127.0.0.1:8000", tool="Bash"):
+            print(event["agent"], event["summary"])
+
+    Filters (`workflow`, `agent`, `app`, `kind`, `tool`, `q`) are the server's. After a
+    reconnect, events already yielded are never yielded again: numbers only grow.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        first_backoff: float = 0.25,
+        max_backoff: float = 5.0,
+        **filters: str | None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.first_backoff = first_backoff
+        self.max_backoff = max_backoff
+        self.filters = {k: v for k, v in filters.items() if v}
+        self.seq: int | None = None
+        self.epoch: str | None = None
+        self.connected = False
+
+    async def __aiter__(self) -> AsyncIterator[Record]:
+        attempt = 0
+        while True:
+            try:
+                async with connect(
+                    self._url(), open_timeout=5, additional_headers=bearer(self.token)
+                ) as ws:
+                    attempt, self.connected = 0, True
+                    async for raw in ws:
+                        for event in await self._take(ws, json.loads(raw)):
+                            yield event
+            except (OSError, WebSocketException, TimeoutError) as error:
+                log.debug("[CLIENT] events stream down: %s", error)
+            self.connected = False
+            await asyncio.sleep(backoff_delay(attempt, self.first_backoff, self.max_backoff))
+            attempt += 1
+
+    async def _take(self, ws: ClientConnection, message: dict[str, Any]) -> list[Record]:
+        if message.get("type") == "ping":
+            await ws.send(json.dumps({"type": "pong"}))
+            return []
+        if message.get("type") != "events":
+            return []
+        epoch = message.get("epoch")
+        if epoch is not None and epoch != self.epoch and (self.seq or 0) > message["seq"]:
+            self.seq = None  # a server that started its numbers over (its database was lost)
+        self.epoch = epoch or self.epoch
+        fresh = [e for e in message["data"] if self.seq is None or e["seq"] > self.seq]
+        self.seq = max(self.seq or 0, message["seq"])
+        return fresh
+
+    def _url(self) -> str:
+        query: dict[str, Any] = dict(self.filters)
+        if self.seq is not None and self.epoch:
+            query.update(since=self.seq, epoch=self.epoch)
+        return ws_url(self.base_url, "/ws/events", query)

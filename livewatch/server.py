@@ -13,11 +13,11 @@ from nicegui.server import Server
 
 from livewatch import runtime
 from livewatch.demo.simulator import Simulator
-from livewatch.outlets import api
+from livewatch.outlets import api, events_api, hooks_api
 from livewatch.page_loader import bundled_pages_dir, load_pages
 from livewatch.security.access import AccessMiddleware, AccessPolicy
 from livewatch.settings import Settings
-from livewatch.sources import routes
+from livewatch.sources import hooks, routes
 from livewatch.sources.prefetch import FirstScan
 
 log = logging.getLogger("livewatch")
@@ -31,18 +31,25 @@ def create(settings: Settings, *, demo: bool = False) -> runtime.Runtime:
     """Wire the API, the pages and the watchers onto NiceGUI's app (once per process)."""
     policy = AccessPolicy.build(settings.token, settings.allow_origin)
     app.add_middleware(AccessMiddleware, policy=policy)
-    # The seed's React client polls /api from its Vite dev server on another loopback port.
+    # The seed's React client polls /api from its Vite dev server on another loopback port;
+    # the hooks dashboard's Vue client reads /events/* and posts to its (404) theme and
+    # human-in-the-loop endpoints, which must answer it readably.
     app.add_middleware(
         CORSMiddleware,
         allow_origins=sorted(policy.allowed_origins),
         allow_origin_regex=r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?",
-        allow_methods=["GET"],
-        allow_headers=["Authorization", "If-None-Match"],
-        expose_headers=["ETag", "X-Livewatch-Seq", "X-Livewatch-Epoch"],
+        allow_methods=["GET", "POST", "PUT", "DELETE"],
+        allow_headers=["Authorization", "If-None-Match", "Content-Type"],
+        expose_headers=["ETag", "X-Livewatch-Seq", "X-Livewatch-Epoch", "Retry-After"],
     )
+    # Before the API's router: its JSON-404 catch-all would answer /api/events first.
+    app.include_router(events_api.router)
+    app.include_router(hooks_api.router)  # its /api/themes 404s too
     app.include_router(api.router)
     rt = runtime.Runtime.build(settings, own_routes=lambda: routes.introspect(app))
     runtime.install(rt)
+    # Hook posts: the source reads and links them, the outlet serves them.
+    hooks_api.install(rt, read=hooks.read_hook, link=hooks.WorkflowLinker(rt.hub.workflows).link)
     app.on_startup(rt.start)
     if demo:
         simulator = Simulator(settings.agents_dir)

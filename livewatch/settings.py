@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 import socket
 from pathlib import Path
@@ -37,8 +39,10 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("LIVEWATCH_GITHUB_REPO", "GITHUB_REPO"),
     )
     pages: Path | None = Field(None, description="a folder of extra NiceGUI page modules to load")
+    # Agents append to their transcripts without pause, so a batch mostly ends at this cap,
+    # not at a quiet step: it bounds how late a line (or a state change among them) shows.
     debounce_ms: int = Field(
-        200, ge=1, description="longest a burst of file events is gathered into one batch"
+        25, ge=1, description="longest a burst of file events is gathered into one batch"
     )
     step_ms: int = Field(
         8, ge=1, description="how often to look for file events (lower: faster, more idle CPU)"
@@ -73,6 +77,24 @@ class Settings(BaseSettings):
     stale_after_s: float = Field(
         30.0, gt=0, description="an agent host silent this long has its workflows marked stale"
     )
+    db: str | None = Field(
+        None,
+        description="the event database: a file path or an SQLAlchemy URL "
+        "(default: one SQLite file per agents dir under ~/.local/state/livewatch/)",
+    )
+    retention_days: float = Field(30.0, gt=0, description="agent events older than this are pruned")
+    max_events: int = Field(
+        1_000_000, ge=1000, description="at most this many agent events are kept (oldest go first)"
+    )
+    hook_max_body_mb: float = Field(
+        16.0,
+        gt=0,
+        description="largest POST /events body in MB (send_event.py --add-chat sends whole "
+        "transcripts); bigger ones get 413",
+    )
+    hook_rate: float = Field(
+        500.0, gt=0, description="POST /events per second allowed per source_app; more get 429"
+    )
 
     @field_validator("allow_origin", mode="before")
     @classmethod
@@ -87,6 +109,18 @@ class Settings(BaseSettings):
         if not HOST_LABEL.fullmatch(value):
             raise ValueError("use letters, digits, '.', '_' or '-' (at most 64)")
         return value
+
+    @property
+    def database(self) -> str:
+        """Where events are stored: `--db`, else a file of this agents dir's own."""
+        if self.db:
+            return self.db
+        # One file per agents dir, so two dashboards on two dirs never mix their events, and
+        # never inside the agents dir: the watcher would see every write.
+        root = self.agents_dir.absolute()
+        digest = hashlib.sha256(str(root).encode()).hexdigest()[:10]
+        state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+        return str(state / "livewatch" / f"{_label(root.name)}-{digest}.db")
 
     @property
     def exposed(self) -> bool:

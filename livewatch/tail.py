@@ -6,7 +6,7 @@ import sys
 from datetime import datetime
 from typing import TextIO
 
-from livewatch.client import ClientState, Kind, LiveClient, Record, Update
+from livewatch.client import ClientState, EventStream, Kind, LiveClient, Record, Update
 
 
 def describe(kind: Kind, record: Record) -> str:
@@ -44,3 +44,22 @@ class Printer:
 async def tail(url: str, kind: Kind, token: str | None = None, out: TextIO = sys.stdout) -> None:
     async with LiveClient(url, kind, token=token, on_update=Printer(kind, out)) as client:
         await client.wait_closed()
+
+
+def describe_event(event: Record) -> str:
+    """One line per event: time, workflow (or app), agent, kind, tool, summary."""
+    when = datetime.fromtimestamp((event.get("ts") or 0) / 1000).strftime("%H:%M:%S")
+    where = event.get("adw_id") or event.get("app") or "-"
+    tool = f" {event['tool']}" if event.get("tool") else ""
+    flag = " !" if event.get("is_error") else ""
+    what = f"{event.get('agent')} {event.get('kind')}{tool}{flag}"
+    return f"{when} {where} {what}  {event.get('summary', '')}"
+
+
+async def tail_events(
+    url: str, token: str | None = None, out: TextIO = sys.stdout, **filters: str | None
+) -> None:
+    """Print every agent event as it arrives (the newest 300 first), until interrupted."""
+    async for event in EventStream(url, token=token, **filters):
+        out.write(describe_event(event) + "\n")
+        out.flush()

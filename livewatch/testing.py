@@ -92,6 +92,10 @@ class LiveServer:
         self.args = list(args)
         self.extra_env = env or {}
         self.log_path = log_path or agents_dir.parent / f"livewatch-{self.port}.log"
+        # The event database beside the log, not in the user's home: one per server, kept
+        # across restarts of this one.
+        if not any(a == "--db" or a.startswith("--db=") for a in self.args):
+            self.args += ["--db", str(agents_dir.parent / f"livewatch-{self.port}.db")]
         self.cwd = cwd
         self.process: subprocess.Popen[bytes] | None = None
 

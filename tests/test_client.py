@@ -13,7 +13,7 @@ import pytest
 from conftest import serving
 from proxy import Proxy
 
-from livewatch.client import ClientState, LiveClient, Update
+from livewatch.client import ClientState, EventStream, LiveClient, Update
 from livewatch.testing import LiveServer
 
 
@@ -111,6 +111,60 @@ def test_tail_prints_changes_as_they_happen(server: LiveServer) -> None:
         server.agents.write("abcd1234", issue_number=77)
         line = tail.stdout.readline()
         assert "+ abcd1234 #77 plan" in line, line
+    finally:
+        tail.terminate()
+        tail.wait(5)
+
+
+def bash_line(msg_id: str, command: str) -> dict:
+    block = {"type": "tool_use", "id": f"t-{msg_id}", "name": "Bash", "input": {"command": command}}
+    return {"type": "assistant", "message": {"id": msg_id, "role": "assistant", "content": [block]}}
+
+
+async def test_event_stream_follows_and_resumes_without_repeats(server: LiveServer) -> None:
+    server.agents.stream("aaaa1111", "sdlc_implementor", [bash_line("m1", "pytest -x")])
+    stream = EventStream(server.url, tool="Bash")
+    seen: list[dict] = []
+
+    async def follow() -> None:
+        async for event in stream:
+            seen.append(event)
+
+    task = asyncio.create_task(follow())
+    try:
+        await wait_until(lambda: [e["summary"] for e in seen] == ["pytest -x"])
+        server.kill()  # the stream retries with backoff meanwhile
+        server.agents.stream("aaaa1111", "sdlc_implementor", [bash_line("m2", "make lint")])
+        server.start()
+        await wait_until(lambda: "make lint" in [e["summary"] for e in seen], timeout=20)
+    finally:
+        task.cancel()
+    summaries = [e["summary"] for e in seen]
+    assert summaries == ["pytest -x", "make lint"]  # once each, across a restart
+    assert [e["seq"] for e in seen] == sorted({e["seq"] for e in seen})
+
+
+async def wait_until(probe, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not probe():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+def test_tail_events_prints_each_event(server: LiveServer) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+    tail = subprocess.Popen(
+        [sys.executable, "-m", "livewatch", "tail", server.url, "--events", "--tool", "Bash"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        time.sleep(1.5)  # connected and given the (empty) first window
+        server.agents.stream("aaaa1111", "test_runner", [bash_line("m3", "pytest -q")])
+        assert tail.stdout is not None
+        line = tail.stdout.readline()
+        assert " aaaa1111 test_runner tool_use Bash  pytest -q" in line, line
     finally:
         tail.terminate()
         tail.wait(5)

@@ -41,6 +41,15 @@ def health(rt: Runtime, started_at: float) -> tuple[bool, dict[str, Any]]:
         "clients": {
             "workflows": hub.workflows.subscriber_count,
             "routes": hub.routes.subscriber_count,
+            "events": hub.events.subscriber_count,
+        },
+        # The store is "degraded" while it cannot write: the live dashboard goes on from
+        # memory, and history resumes when the database is back.
+        "db": rt.event_store.state if rt.event_store is not None else "off",
+        "events": {
+            "seq": hub.events.seq,
+            "last_event": _iso(hub.events.last_event_ts),
+            "store": rt.event_store.status() if rt.event_store is not None else None,
         },
         "workflows": len(hub.workflows),
         "routes": len(hub.routes),
