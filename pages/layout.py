@@ -33,6 +33,7 @@ log = logging.getLogger("livewatch.pages")
 
 NAV: tuple[tuple[str, str, str], ...] = (
     ("/", "Workflows", "nav-workflows"),
+    ("/events", "Events", "nav-events"),
     ("/routes", "Routes", "nav-routes"),
 )
 
@@ -85,6 +86,32 @@ CSS = """
 .lw-mono { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; }
 .lw-page { width: 100%; max-width: 80rem; margin: 0 auto; padding: 1rem; }
 .lw-log { max-height: 16rem; overflow: auto; font-size: .75rem; white-space: pre-wrap; }
+.lw-now { max-width: 24rem; overflow: hidden; text-overflow: ellipsis; white-space: nowrap;
+  font-size: .8rem; }
+.lw-age, .lw-tokens { font-size: .7rem; opacity: .7; }
+.lw-transcript-lines { max-height: 28rem; overflow: auto; font-size: .8rem; }
+.lw-line { border-top: 1px solid rgba(156, 163, 175, .2); padding: .15rem .25rem; }
+.lw-line-head { cursor: pointer; display: flex; gap: .5rem; white-space: nowrap; overflow: hidden; }
+.lw-line-tool { font-weight: 600; }
+.lw-line-text { overflow: hidden; text-overflow: ellipsis; }
+.lw-line-error { color: #dc2626; }
+.lw-payload { font-size: .75rem; max-height: 20rem; overflow: auto; white-space: pre-wrap;
+  word-break: break-all; background: rgba(156, 163, 175, .12); padding: .5rem; margin: .25rem 0; }
+.lw-feed { width: 100%; }
+.lw-feed-scroll { max-height: 70vh; overflow: auto; }
+.lw-feed-table { width: 100%; border-collapse: collapse; font-size: .8rem; table-layout: fixed; }
+.lw-feed-table th { text-align: left; font-weight: 600; padding: .25rem .5rem; opacity: .7; }
+.lw-feed-table td { padding: .2rem .5rem; border-top: 1px solid rgba(156, 163, 175, .25);
+  overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.lw-feed-table th:nth-child(1) { width: 6rem; } .lw-feed-table th:nth-child(2) { width: 7rem; }
+.lw-feed-table th:nth-child(3) { width: 10rem; } .lw-feed-table th:nth-child(4) { width: 6.5rem; }
+.lw-feed-table th:nth-child(5) { width: 7rem; }
+.lw-feed-error td { color: #dc2626; }
+.lw-kind { font-size: .7rem; padding: 0 .35rem; border-radius: .25rem;
+  background: rgba(59, 130, 246, .15); }
+.lw-kind-tool_result { background: rgba(34, 197, 94, .15); }
+.lw-kind-error { background: rgba(220, 38, 38, .2); }
+.lw-kind-result { background: rgba(234, 179, 8, .2); }
 """
 
 # The browser half; `SERVER_NOW` lets relative times ignore clock skew between the two.

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
-from nicegui import ui
+from nicegui import background_tasks, ui
 
 from livewatch import runtime
 from livewatch.hub import views
 from livewatch.hub.collection import Change
+from livewatch.hub.event_filter import EventFilter
 from livewatch.hub.records import PHASES, AgentResult, PhaseStep, WorkflowDetail
 
+from .event_feed import FEEDS
 from .layout import follow, frame
+from .transcript import AgentTranscript
 
 PHASE_ICONS = {
     "done": "check_circle",
@@ -198,6 +202,53 @@ class DetailView:
             await self.refresh()
 
 
+class Transcripts:
+    """Each agent's live transcript; an agent that starts later gets one as it appears."""
+
+    def __init__(self, adw_id: str) -> None:
+        self.adw_id = adw_id
+        self.matching = EventFilter(workflow=adw_id)  # sees every agent's first event
+        self.paused = False
+        self.shown: dict[str, AgentTranscript] = {}
+        with ui.card().classes("w-full").props("data-testid=detail-transcripts"):
+            ui.label("Live transcripts").classes("text-lg font-bold")
+            self.empty = ui.label("No agent events yet").classes("text-grey-6 text-sm")
+            self.box = ui.column().classes("w-full gap-4")
+
+    async def load(self) -> None:
+        rt = runtime.current()
+        for agent in await asyncio.to_thread(rt.agents_of, self.adw_id):
+            await self.add(agent)
+        FEEDS.add(self, rt.hub.events)
+
+    async def add(self, agent: str) -> None:
+        if agent in self.shown:
+            return
+        rt = runtime.current()
+        self.shown[agent] = None  # type: ignore[assignment]  # claimed: no second add meanwhile
+        rows = await asyncio.to_thread(rt.transcript, self.adw_id, agent)
+
+        def older(before: int | None) -> list[dict[str, Any]]:
+            return rt.transcript(self.adw_id, agent, before=before)
+
+        with self.box:
+            transcript = AgentTranscript(
+                self.adw_id,
+                agent,
+                rows,
+                older=older,
+                on_resume=lambda: rt.transcript(self.adw_id, agent),
+            )
+            FEEDS.add(transcript, rt.hub.events)
+        self.shown[agent] = transcript
+        self.empty.visible = False
+
+    def push(self, rows: list[dict[str, Any]]) -> None:
+        for agent in {r.get("agent") for r in rows} - set(self.shown):
+            if agent:
+                background_tasks.create(self.add(agent), name="new transcript")
+
+
 @ui.page("/workflows/{adw_id}", title="livewatch · Workflow")
 async def workflow_page(adw_id: str) -> None:
     """One workflow in full, live: state, phases, agents and log tails."""
@@ -211,4 +262,7 @@ async def workflow_page(adw_id: str) -> None:
         await view.on_change(batch)
 
     follow(workflows, on_change)  # before the first read, so no change slips in between
+    with ui.column().classes("lw-page"):
+        transcripts = Transcripts(adw_id)
     await view.refresh(force=True)
+    await transcripts.load()

@@ -28,13 +28,14 @@ from .layout import follow, frame
 
 COLUMNS: list[dict[str, Any]] = [
     # No "field": the row template renders the cells, and the server does the sorting.
-    {"name": name, "label": label, "sortable": True, "align": "left"}
+    {"name": name, "label": label, "sortable": name != "now", "align": "left"}
     for name, label in (
         ("adw_id", "ADW ID"),
         ("issue", "Issue"),
         ("issue_class", "Class"),
         ("phase", "Phase"),
         ("status", "Status"),
+        ("now", "Now"),
         ("cost", "Cost"),
         ("updated", "Updated"),
     )
@@ -79,6 +80,15 @@ ROW_TEMPLATE = _squeeze(
 <q-td key="status" :props="props">
  <q-badge data-testid="status-badge" :color="__COLORS__[props.row.status]"
   :label="props.row.status" />
+</q-td>
+<q-td key="now" :props="props">
+ <div v-if="props.row.now_text" class="lw-now" data-testid="now-activity"
+  :data-agent="props.row.now_agent" :data-tool="props.row.now_tool"
+  :data-kind="props.row.now_kind" :title="props.row.now_text">
+  <span class="lw-mono">{{ props.row.now_agent }}</span> · {{ props.row.now_text }}
+  <span class="lw-age" :data-ts="props.row.now_ts"></span></div>
+ <div v-if="props.row.tokens" class="lw-tokens" data-testid="workflow-tokens">
+  {{ props.row.tokens }}</div>
 </q-td>
 <q-td key="cost" :props="props">{{ props.row.cost }}</q-td>
 <q-td key="updated" :props="props"><span :data-ts="props.row.ts"></span></q-td>

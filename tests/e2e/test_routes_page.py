@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from livewatch.testing import LiveServer
@@ -14,11 +16,72 @@ from .helpers import choose, expect_live, screenshot
 BADGE_COLORS = {"GET": "blue", "POST": "green", "PUT": "yellow", "PATCH": "purple", "DELETE": "red"}
 
 
+# A user's app with every method: livewatch's own routes change as it grows.
+SHOP_APP = '''
+from fastapi import FastAPI, WebSocket
+
+app = FastAPI()
+
+
+@app.get("/items")
+def list_items():
+    """Every item: the REST listing."""
+
+
+@app.get("/items/{item_id}")
+def get_item(item_id: int):
+    """One item."""
+
+
+@app.post("/items")
+def create_item():
+    """Add an item."""
+
+
+@app.put("/items/{item_id}")
+def replace_item(item_id: int):
+    """Replace an item."""
+
+
+@app.patch("/items/{item_id}")
+def update_item(item_id: int):
+    """Change part of an item."""
+
+
+@app.delete("/items/{item_id}")
+def delete_item(item_id: int):
+    """Remove an item."""
+
+
+@app.get("/orders")
+def list_orders():
+    """Every order: the REST listing."""
+
+
+@app.websocket("/ws/items")
+async def items_socket(websocket: WebSocket):
+    """Live items."""
+'''
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Iterator[LiveServer]:
+    """livewatch showing the routes of a small user app."""
+    (tmp_path / "agents").mkdir()
+    (tmp_path / "shop.py").write_text(SHOP_APP)
+    live = LiveServer(tmp_path / "agents", args=["--app", "shop:app"], cwd=tmp_path).start()
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
 def route_rows(page: Page) -> Locator:
     return page.get_by_test_id("route-row")
 
 
-def test_routes_filter_by_search_and_method(server: LiveServer, page: Page) -> None:
+def test_routes_filter_by_search_and_method(shop: LiveServer, page: Page) -> None:
+    server = shop
     listed = server.get("/api/routes").json()
     total = listed["total"]
     page.goto(f"{server.url}/routes")
@@ -39,9 +102,9 @@ def test_routes_filter_by_search_and_method(server: LiveServer, page: Page) -> N
     expect(route_rows(page)).to_have_count(2)
     page.get_by_test_id("search").fill("REST fallback")  # descriptions, any case
     expect(count).to_have_text(f"Showing 2 of {total} routes")
-    page.get_by_test_id("search").fill("/api/workflows/")  # paths
+    page.get_by_test_id("search").fill("/orders")  # paths
     expect(count).to_have_text(f"Showing 1 of {total} routes")
-    expect(route_rows(page)).to_have_attribute("data-path", "/api/workflows/{adw_id}")
+    expect(route_rows(page)).to_have_attribute("data-path", "/orders")
 
     page.get_by_test_id("search").fill("")
     choose(page, "method-filter", "DELETE")
@@ -55,8 +118,8 @@ def test_routes_filter_by_search_and_method(server: LiveServer, page: Page) -> N
     screenshot(page, "routes")
 
 
-def test_method_badges_have_their_colours(server: LiveServer, page: Page) -> None:
-    page.goto(f"{server.url}/routes")
+def test_method_badges_have_their_colours(shop: LiveServer, page: Page) -> None:
+    page.goto(f"{shop.url}/routes")
     for method, color in {**BADGE_COLORS, "WS": "grey"}.items():
         badge = page.locator(f'[data-testid="route-row"][data-method="{method}"]').first
         expect(badge.get_by_test_id("method-badge")).to_have_class(re.compile(rf"bg-{color}\b"))

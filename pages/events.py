@@ -1,0 +1,135 @@
+"""`/events`: one live feed of every agent event, with filters, pause and a pulse chart.
+
+The feed is served by the shared ticker of `event_feed` (new rows only, ten times a second
+at most) and keeps `MAX_ROWS` rows; the pulse chart and the rate are polled once a second.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nicegui import ui
+
+from livewatch import runtime
+from livewatch.hub.activity import Activity
+from livewatch.hub.event_filter import EventFilter
+from livewatch.hub.event_log import EventLog
+from livewatch.hub.event_views import initial_rows
+from livewatch.hub.events import KINDS
+
+from .event_feed import FEEDS, MAX_ROWS, EventFeed
+from .layout import frame
+
+PULSE_RANGES = {60: "1 min", 180: "3 min", 300: "5 min"}
+ALL = "__all__"
+
+
+def pulse_options(series: list[tuple[int, int]]) -> dict[str, Any]:
+    return {
+        "animation": False,
+        "grid": {"left": 36, "right": 8, "top": 8, "bottom": 22},
+        "tooltip": {"trigger": "axis"},
+        "xAxis": {"type": "category", "data": [s for s, _ in series], "show": False},
+        "yAxis": {"type": "value", "minInterval": 1, "splitNumber": 2},
+        "series": [
+            {"type": "bar", "name": "events/s", "data": [c for _, c in series], "barGap": 0}
+        ],
+    }
+
+
+class Pulse:
+    """Events per second over the last 1, 3 or 5 minutes, and the current rate."""
+
+    def __init__(self, rate: Activity) -> None:
+        self.rate = rate
+        self.span = 60
+        with ui.row().classes("items-center gap-3"):
+            self.label = ui.label().classes("text-lg font-bold")
+            self.label.props("data-testid=events-rate")
+            ui.toggle(
+                {seconds: label for seconds, label in PULSE_RANGES.items()},
+                value=self.span,
+                on_change=lambda e: self.show_span(int(e.value)),
+            ).props("dense data-testid=events-range")
+        self.chart = ui.echart(pulse_options(rate.series(last=self.span)))
+        self.chart.props("data-testid=events-pulse-chart").style("height: 110px; width: 100%")
+        self.refresh()
+        ui.timer(1.0, self.refresh)
+
+    def show_span(self, seconds: int) -> None:
+        self.span = seconds
+        self.chart.options.update(pulse_options(self.rate.series(last=seconds)))
+        self.chart.update()
+
+    def refresh(self) -> None:
+        per_second = self.rate.rate(seconds=5)
+        text = f"{per_second:,.0f} events/s" if per_second >= 10 else f"{per_second:.1f} events/s"
+        if self.label.text != text:
+            self.label.text = text
+            self.label.props["data-rate"] = round(per_second, 1)
+        counts = [c for _, c in self.rate.series(last=self.span)]
+        if counts != self.chart.options["series"][0]["data"]:
+            with self.chart.props.suspend_updates():
+                self.chart.options["series"][0]["data"] = counts
+            self.chart.run_chart_method("setOption", {"series": [{"data": counts}]})
+
+
+def filter_options(log: EventLog) -> dict[str, list[str]]:
+    """The values seen in the window, for the filter menus (typing a new one works too)."""
+    seen: dict[str, set[str]] = {"adw_id": set(), "agent": set(), "tool": set()}
+    for event in log.recent(len(log)):
+        for name, values in seen.items():
+            if value := event.get(name):
+                values.add(value)
+    return {name: sorted(values)[:500] for name, values in seen.items()}
+
+
+@ui.page("/events", title="livewatch · Events")
+def events_page() -> None:
+    """Every agent event, live."""
+    current = runtime.current()
+    log = current.hub.events
+    frame("/events", log.last_event_ts)
+    options = filter_options(log)
+    state: dict[str, str | None] = {
+        "workflow": None,
+        "agent": None,
+        "kind": None,
+        "tool": None,
+        "q": None,
+    }
+
+    with ui.column().classes("lw-page gap-3"):
+        ui.label("Agent events").classes("text-2xl font-bold").props("data-testid=events-heading")
+        Pulse(current.event_rate)
+        with ui.row().classes("w-full items-center gap-3"):
+
+            def choose(name: str, value: Any) -> None:
+                state[name] = None if value in (None, "", ALL) else str(value)
+                feed.matching = EventFilter(**state)
+                feed.replace(initial_rows(log, feed.matching, MAX_ROWS))
+
+            ui.input(
+                placeholder="Search summaries, tools, agents",
+                on_change=lambda e: choose("q", e.value),
+            ).props("data-testid=search outlined dense clearable debounce=200").classes("w-72")
+            for name, label, values, test_id in (
+                ("workflow", "All workflows", options["adw_id"], "events-filter-workflow"),
+                ("agent", "All agents", options["agent"], "events-filter-agent"),
+                ("kind", "All kinds", list(KINDS), "events-filter-kind"),
+                ("tool", "All tools", options["tool"], "events-filter-tool"),
+            ):
+                ui.select(
+                    {ALL: label} | {v: v for v in values},
+                    value=ALL,
+                    with_input=True,
+                    new_value_mode="add-unique",
+                    on_change=lambda e, name=name: choose(name, e.value),
+                ).props(f"data-testid={test_id} outlined dense").classes("w-44")
+
+        def resumed(paused: bool) -> None:
+            if not paused:  # what came meanwhile: a fresh window, not a backlog
+                feed.replace(initial_rows(log, feed.matching, MAX_ROWS))
+
+        feed = EventFeed(initial_rows(log, EventFilter(), MAX_ROWS), on_pause=resumed)
+    FEEDS.add(feed, log)
