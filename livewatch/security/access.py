@@ -6,6 +6,8 @@ localhost:5173), or one named with `--allow-origin`. With `--token`, every reque
 token, from an `Authorization: Bearer` header, the `livewatch_token` cookie, or (WebSockets
 only) the subprotocol `livewatch.token.<token>`. A browser may pass `?token=` once: it is
 swapped for an HttpOnly cookie and stripped from the URL, so it stays out of logs and history.
+`POST /events` (hook scripts, which cannot set headers) takes `?token=` on every request; it
+is stripped from the request before the app, or any log, sees it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ WS_UNAUTHORIZED = 4401
 # Health checks (Docker's HEALTHCHECK, load balancers) carry no token; static assets hold no data.
 PUBLIC_PATHS = ("/healthz",)
 PUBLIC_PREFIXES = ("/_nicegui/",)
+# Claude Code hooks post here (disler's send_event.py), with the token in `?token=` if any.
+HOOK_INGEST = "/events"
 
 
 def is_loopback_host(host: str) -> bool:
@@ -114,6 +118,9 @@ class AccessMiddleware:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
+        if path == HOOK_INGEST and scope.get("method") == "POST":
+            await self._hook_post(scope, receive, send)
+            return
         if self.policy.token is None or path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
             await self.app(scope, receive, send)
             return
@@ -124,11 +131,36 @@ class AccessMiddleware:
         if self.policy.token_ok(offered_token(scope)):
             await self.app(scope, receive, send)
             return
-        if path.startswith(("/api/", "/metrics", "/openapi.json")):
+        if path.startswith(("/api/", "/metrics", "/openapi.json", "/events/")):
             body, kind = b'{"detail":"missing or wrong token"}', b"application/json"
         else:
             body, kind = login_form(path).encode(), b"text/html; charset=utf-8"
         await _respond(send, 401, body, [(b"content-type", kind)])
+
+    async def _hook_post(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """`POST /events`: a hook script cannot set headers, so `?token=` counts here too.
+
+        The token is taken out of the query string in place, before anything (an access log
+        included) sees the request, whether or not a token is required. Scripts send no
+        Origin; a browser page may post only from an origin a WebSocket could come from, so
+        a web page elsewhere cannot fill the dashboard with made-up events.
+        """
+        headers = _headers(scope)
+        if not self.policy.origin_allowed(headers.get("origin"), headers.get("host")):
+            body = b'{"error":"forbidden","detail":"origin not allowed"}'
+            await _respond(send, 403, body, [(b"content-type", b"application/json")])
+            return
+        pairs = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        from_query = next((v for k, v in pairs if k == "token"), None)
+        if from_query is not None:
+            rest = [(k, v) for k, v in pairs if k != "token"]
+            scope["query_string"] = urlencode(rest).encode("latin-1")
+        offered = from_query if from_query is not None else offered_token(scope)
+        if self.policy.token_ok(offered):
+            await self.app(scope, receive, send)
+            return
+        body = b'{"error":"unauthorized","detail":"missing or wrong token"}'
+        await _respond(send, 401, body, [(b"content-type", b"application/json")])
 
     async def _exchange_query_token(self, scope: Scope, query: dict[str, str], send: Send) -> None:
         """`?token=` once: set the cookie and redirect to the same URL without it."""
