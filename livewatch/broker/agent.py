@@ -6,6 +6,13 @@ a millisecond on a LAN). On every (re)connection, and whenever Redis turns out t
 its state (its epoch changed), it republishes everything it has, so Redis is repopulated
 without any persistence. Between changes it refreshes its heartbeat key every third of
 `stale_after_s`; replicas mark its workflows stale once that key expires.
+
+It also follows the agents' transcripts (the server's `TranscriptFeed`, on a local event log)
+and forwards their events to Redis's events stream (`forward.EventForwarder`), storing the
+byte offsets in a local database once the events are in Redis, so a restart reads on from
+there. Each workflow's `now` and `tokens` are folded in here, from its own events and from
+the hook posts that joined it on any replica, and published with the record: so every
+replica shows them under the seqs Redis gave, and under the id the merged list shows.
 """
 
 from __future__ import annotations
@@ -18,16 +25,32 @@ from collections.abc import Callable
 
 from livewatch.broker.backoff import Backoff
 from livewatch.broker.bus import BROKER_ERRORS, BrokerState, Bus, Record, redacted
+from livewatch.broker.forward import EventForwarder
+from livewatch.hub.agent_activity import AgentActivity
 from livewatch.hub.collection import Change, Collection, Subscription
+from livewatch.hub.event_log import EventLog
 from livewatch.hub.records import workflow_key
 from livewatch.settings import Settings
+from livewatch.sources.transcript_feed import TranscriptFeed
 from livewatch.sources.watch import WorkflowWatcher
+from livewatch.store.events import EventStore, StoreError
 from livewatch.supervision import sleep_unless, supervise
 
 log = logging.getLogger("livewatch.agent")
 
 # Changes the agent may queue while a publish is in flight before it resyncs instead.
 QUEUE_SIZE = 10_000
+# How often a workflow's "now" cell may change (as in the server): each change is a publish.
+AGENT_ACTIVITY_S = 0.25
+
+
+def agent_database(settings: Settings) -> str:
+    """Where the agent keeps its transcript offsets: `--db`, else a file of its own beside
+    the server's default one, so a `livewatch serve` on the same dir never shares offsets."""
+    if settings.db:
+        return settings.db
+    default = settings.database
+    return f"{default.removesuffix('.db')}-agent.db"
 
 
 class Agent:
@@ -48,6 +71,26 @@ class Agent:
         self.broker_state: BrokerState = "connecting"
         self.epoch: str | None = None
         self.published = 0
+        # Transcript events: read into a local log (no history: it only feeds observers),
+        # forwarded to Redis, and folded into each workflow's `now` and `tokens`.
+        self.store = EventStore.open(
+            agent_database(settings),
+            retention_days=settings.retention_days,
+            max_events=settings.max_events,
+        )
+        self.events = EventLog(window=1)
+        self.forwarder = EventForwarder(
+            self.url, self.label, lambda offsets: self.store.submit([], offsets)
+        )
+        self.events.observe(self.forwarder.add)
+        self.activity = AgentActivity(self.collection)
+        self.events.observe(self.activity.observe)
+        feed = TranscriptFeed(
+            settings.agents_dir, self.events, save_offsets=self.forwarder.add_offsets
+        )
+        with contextlib.suppress(StoreError):  # unreadable: each file's tail is read anew
+            feed.resume(self.store.offsets())
+        self.watcher.transcripts = feed
 
     async def run(self, stop: asyncio.Event) -> None:
         """Watch and publish until `stop`."""
@@ -59,14 +102,44 @@ class Agent:
             redacted(self.url),
             self.label,
         )
-        watching = asyncio.create_task(
-            supervise("workflow watcher", lambda: self.watcher.run(stop), stop)
-        )
+        tasks = [
+            asyncio.create_task(supervise(name, run, stop))
+            for name, run in (
+                ("workflow watcher", lambda: self.watcher.run(stop)),
+                ("event forwarder", lambda: self.forwarder.run(stop)),
+                ("agent activity", lambda: self._show_activity(stop)),
+                ("hook activity", lambda: self._follow_hooks(stop)),
+            )
+        ]
         try:
             await self.publish_until(stop)
         finally:
             stop.set()
-            await watching
+            await asyncio.gather(*tasks)
+            # Offsets of what is in Redis: written before the process ends.
+            await asyncio.to_thread(self.store.close)
+
+    async def _show_activity(self, stop: asyncio.Event) -> None:
+        """Fold the workflows' `now` and `tokens` into their records a few times a second;
+        each change is published like any other."""
+        while not await sleep_unless(stop, AGENT_ACTIVITY_S):
+            self.activity.flush()
+
+    async def _follow_hooks(self, stop: asyncio.Event) -> None:
+        """Hook posts that joined this host's workflows (on any replica) count for their
+        `now` too: Redis tells each host about its own in `activity:<host>`."""
+        backoff = Backoff()
+        while not stop.is_set():
+            try:
+                async with Bus(self.url, read_timeout=10) as bus:
+                    after = await bus.activity_tail(self.label)
+                    backoff.reset()
+                    while not stop.is_set():
+                        after, events = await bus.read_activity(self.label, after, block_ms=1000)
+                        self.activity.observe(events)  # type: ignore[arg-type]
+            except BROKER_ERRORS:  # said by the publishers; just come back
+                if await sleep_unless(stop, backoff.next()):
+                    return
 
     async def publish_until(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -9,6 +9,10 @@ Layout (every key starts with the prefix, `livewatch` by default):
     livewatch:stale           set     hosts whose heartbeat ran out
     livewatch:records:<host>  hash    adw_id -> the record's JSON, as that host last published it
     livewatch:host:<host>     string  heartbeat: `<pid>@<machine>`, expiring after stale_after_s
+    livewatch:events:epoch    string  the agent events' epoch (its own: events are numbered apart)
+    livewatch:events:seq      int     the last agent event's number
+    livewatch:events          stream  one entry per agent event, ID `<seq>-0`
+    livewatch:activity:<host> stream  hook posts that joined one of this host's workflows
 
 Every write is one Lua script, so the record hash, the sequence number and the stream entry
 change together: a replica that loads the snapshot at seq N and then reads the stream after
@@ -18,6 +22,12 @@ stream's seqs have no gaps and a gap means entries were trimmed (the reader relo
 A new epoch starts its seqs at Redis's clock in microseconds, not at 0: a Redis that lost its
 data then still numbers changes above anything a client saw, so open protocol-2 sessions keep
 accepting deltas, and a client that reconnects with the old epoch gets a fresh snapshot.
+
+Agent events (transcript lines, hook posts) have a stream of their own, numbered the same way
+but apart from the changes (`events:seq`): every replica appends each one to its event log, and
+stores it, under that number. The replicas' databases key events by seq, so numbers must never
+be reused: the clock start covers a Redis that lost everything, and `raise_events_floor` one
+restored from an older save.
 """
 
 from __future__ import annotations
@@ -156,6 +166,92 @@ redis.call('SET', KEYS[1], ARGV[2])
 return ARGV[2]
 """
 
+# KEYS: events:epoch events:seq events hosts
+# ARGV: epoch_candidate maxlen prefix host n, then per event: adw_id json brief
+# One entry per event. An agent's event (host given) whose adw id another host has too gets
+# the id the merged list shows its record under, `<adw_id>@<host>` (merge.py), in `adw_id`. A
+# hook post (no host) that joined a workflow also goes, brief (no payload), to the activity
+# stream of the host(s) running it, so that host's agent folds it into the workflow's "now".
+_PUBLISH_EVENTS = (
+    _HELPERS
+    + """
+local prefix, host, n = ARGV[3], ARGV[4], tonumber(ARGV[5])
+local epoch = ensure_epoch(KEYS[1], KEYS[2], ARGV[1])
+local hosts, known = nil, {}
+local function owners(adw_id)
+  if known[adw_id] then return known[adw_id] end
+  hosts = hosts or redis.call('SMEMBERS', KEYS[4])
+  local found = {}
+  for _, h in ipairs(hosts) do
+    if redis.call('HEXISTS', prefix .. 'records:' .. h, adw_id) == 1 then found[#found + 1] = h end
+  end
+  known[adw_id] = found
+  return found
+end
+local seqs = {}
+for i = 0, n - 1 do
+  local adw_id, event, brief = ARGV[6 + 3 * i], ARGV[7 + 3 * i], ARGV[8 + 3 * i]
+  local fields = {'epoch', epoch, 'host', host, 'event', event}
+  if adw_id ~= '' and host ~= '' then
+    for _, h in ipairs(owners(adw_id)) do
+      if h ~= host then
+        fields[#fields + 1] = 'adw_id'
+        fields[#fields + 1] = adw_id .. '@' .. host
+        break
+      end
+    end
+  elseif adw_id ~= '' and brief ~= '' then
+    local plain, targets = adw_id, nil
+    local at = string.find(adw_id, '@', 1, true)
+    if at then
+      plain = string.sub(adw_id, 1, at - 1)
+      targets = {string.sub(adw_id, at + 1)}
+      if redis.call('SISMEMBER', KEYS[4], targets[1]) == 0 then targets = {} end
+    else
+      targets = owners(adw_id)
+    end
+    for _, h in ipairs(targets) do
+      redis.call('XADD', prefix .. 'activity:' .. h, 'MAXLEN', '~', 1000, '*',
+                 'adw_id', plain, 'event', brief)
+    end
+  end
+  seqs[#seqs + 1] = add_entry(KEYS[2], KEYS[3], ARGV[2], fields)
+end
+return {epoch, seqs}
+"""
+)
+
+# KEYS: events:epoch events:seq events; ARGV: epoch_candidate. Where the events stand, for a
+# replica that starts following them: the epoch (made now if there is none, so every replica
+# shows the same one from the start), the last seq, the oldest entry's ID ('' when empty).
+_EVENTS_POSITION = (
+    _HELPERS
+    + """
+local epoch = ensure_epoch(KEYS[1], KEYS[2], ARGV[1])
+local oldest = redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', 1)
+local first = ''
+if #oldest > 0 then first = oldest[1][1] end
+return {epoch, redis.call('GET', KEYS[2]), first}
+"""
+)
+
+# KEYS: events:epoch events:seq; ARGV: floor. Number the next events above `floor` (what a
+# replica holds); 1 when Redis has an epoch and was below it (it came back from an older save).
+_EVENTS_FLOOR = """
+if tonumber(redis.call('GET', KEYS[2]) or '0') < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[2], ARGV[1])
+  return redis.call('EXISTS', KEYS[1])
+end
+return 0
+"""
+
+# An event crosses Redis with its payload (the raw line or hook body) cut to this size: a
+# transcript line is at most 1 MiB already, but a hook's body may be `--hook-max-body-mb` (16
+# MB by default, a Stop with `--add-chat`), and the stream keeps ~events_maxlen of them in
+# Redis's memory. A cut body says so: `chat` keeps its newest messages behind a note; any other
+# payload keeps its first bytes and ends with PAYLOAD_CUT.
+PAYLOAD_MAX = 1024 * 1024
+PAYLOAD_CUT = "…[livewatch: cut to 1 MiB to cross the broker; {size} bytes in all]"
 
 # What a host's heartbeat key holds: which process publishes for it (for operators, and to
 # tell a restarted agent from the one before it).
@@ -211,6 +307,21 @@ class Keys:
     def heartbeat(self, host: str) -> str:
         return f"{self.base}host:{host}"
 
+    @property
+    def events_epoch(self) -> str:
+        return f"{self.base}events:epoch"
+
+    @property
+    def events_seq(self) -> str:
+        return f"{self.base}events:seq"
+
+    @property
+    def events(self) -> str:
+        return f"{self.base}events"
+
+    def activity(self, host: str) -> str:
+        return f"{self.base}activity:{host}"
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -245,6 +356,66 @@ class Snapshot:
     stale: set[str]
 
 
+@dataclass(frozen=True)
+class EventEntry:
+    """One agent event from the events stream, numbered by Redis."""
+
+    seq: int
+    epoch: str
+    host: str  # the agent host that read it; "" for a hook posted to a replica
+    event: dict[str, Any]  # with its seq, and the adw id the merged list shows
+
+    @classmethod
+    def parse(cls, entry_id: str, fields: dict[str, str]) -> EventEntry:
+        seq = int(entry_id.split("-", 1)[0])
+        event = json.loads(fields["event"])
+        event["seq"] = seq
+        if "adw_id" in fields:  # namespaced: another host has a workflow of that id too
+            event["adw_id"] = fields["adw_id"]
+        return cls(seq=seq, epoch=fields["epoch"], host=fields.get("host", ""), event=event)
+
+
+def fit_payload(payload: str, limit: int = PAYLOAD_MAX) -> str:
+    """The payload, cut (and saying so) when it is over `limit` bytes."""
+    if len(payload) * 4 <= limit:  # the common case, without encoding it (UTF-8: ≤ 4 B/char)
+        return payload
+    size = len(payload.encode())
+    if size <= limit:
+        return payload
+    with contextlib.suppress(ValueError, RecursionError):
+        body = json.loads(payload)
+        if isinstance(body, dict) and isinstance(body.get("chat"), list):
+            # A hook with the whole transcript: keep the body and the newest messages.
+            chat, body["chat"] = body["chat"], []
+            room = limit - len(dumps(body).encode()) - 200
+            kept: list[Any] = []
+            for message in reversed(chat):
+                room -= len(dumps(message).encode()) + 1
+                if room < 0:
+                    break
+                kept.append(message)
+            note = {"livewatch": f"{len(chat) - len(kept)} older messages left out (1 MiB cap)"}
+            body["chat"] = [note, *reversed(kept)]
+            text = dumps(body)
+            if len(text.encode()) <= limit:
+                return text
+    marker = PAYLOAD_CUT.format(size=size)
+    head = payload.encode()[: limit - len(marker.encode())]
+    return head.decode(errors="ignore") + marker
+
+
+def event_args(event: dict[str, Any], *, brief: bool) -> list[str]:
+    """An event as the publish script takes it: its adw id, its JSON (no seq, the payload
+    fitted) and, for a hook post, its public fields alone (for the activity stream)."""
+    shown = {k: v for k, v in event.items() if k != "seq"}
+    if isinstance(payload := shown.get("payload"), str):
+        shown["payload"] = fit_payload(payload)
+    summary = ""
+    if brief and event.get("adw_id"):
+        summary = dumps({k: v for k, v in shown.items() if k not in ("payload", "origin")})
+    return [str(event.get("adw_id") or ""), dumps(shown), summary]
+
+
 class Bus:
     """One connection pool to Redis with the operations agents and replicas need.
 
@@ -259,9 +430,11 @@ class Bus:
         keys: Keys | None = None,
         read_timeout: float = 10.0,
         stream_maxlen: int = 10_000,
+        events_maxlen: int = 100_000,
     ) -> None:
         self.keys = keys or Keys()
         self.stream_maxlen = stream_maxlen
+        self.events_maxlen = events_maxlen
         self.redis = redis.Redis.from_url(
             url,
             decode_responses=True,
@@ -274,6 +447,9 @@ class Bus:
         self._mark_stale = self.redis.register_script(_MARK_STALE)
         self._snapshot = self.redis.register_script(_SNAPSHOT)
         self._renew = self.redis.register_script(_RENEW_EPOCH)
+        self._publish_events = self.redis.register_script(_PUBLISH_EVENTS)
+        self._events_floor = self.redis.register_script(_EVENTS_FLOOR)
+        self._events_position = self.redis.register_script(_EVENTS_POSITION)
 
     async def __aenter__(self) -> Bus:
         return self
@@ -360,3 +536,67 @@ class Bus:
         """Start a new epoch (if `old` is still current) numbered above `min_seq`."""
         k = self.keys
         return str(await self._renew(keys=[k.epoch, k.seq], args=[old, new_epoch(), min_seq]))
+
+    # -- agent events ----------------------------------------------------------------------
+
+    async def publish_events(
+        self, host: str, events: list[dict[str, Any]]
+    ) -> tuple[str, list[int]]:
+        """Append agent events to the events stream, numbered there; returns the events'
+        epoch and their seqs (in order, consecutive). `host` is the agent host that read
+        them, or "" for a hook posted to a replica. Their own `seq`, if any, is not sent."""
+        return await self.publish_prepared(host, [event_args(e, brief=not host) for e in events])
+
+    async def publish_prepared(self, host: str, prepared: list[list[str]]) -> tuple[str, list[int]]:
+        """`publish_events` for events already made ready with `event_args`."""
+        k = self.keys
+        args: list[str | int] = [new_epoch(), self.events_maxlen, k.base, host, len(prepared)]
+        for event in prepared:
+            args += event
+        epoch, seqs = await self._publish_events(
+            keys=[k.events_epoch, k.events_seq, k.events, k.hosts], args=args
+        )
+        return epoch, [int(seq) for seq in seqs]
+
+    async def read_events(
+        self, after: int, *, block_ms: int | None, count: int = 500
+    ) -> list[EventEntry]:
+        """The events after seq `after`, waiting up to `block_ms` for the first (None: not)."""
+        reply = await self.redis.xread(
+            {self.keys.events: f"{after}-0"}, count=count, block=block_ms
+        )
+        return [EventEntry.parse(i, f) for _, entries in reply or () for i, f in entries]
+
+    async def events_position(self) -> tuple[str, int, int | None]:
+        """The events' epoch (made if Redis holds none), their last seq, and the oldest seq
+        the stream still holds (None when it is empty)."""
+        k = self.keys
+        epoch, seq, first = await self._events_position(
+            keys=[k.events_epoch, k.events_seq, k.events], args=[new_epoch()]
+        )
+        return str(epoch), int(seq or 0), int(first.split("-", 1)[0]) if first else None
+
+    async def raise_events_floor(self, seq: int) -> bool:
+        """Number the next events above `seq`; True when Redis was behind it with an epoch
+        (restored from an older save, not emptied)."""
+        k = self.keys
+        return bool(await self._events_floor(keys=[k.events_epoch, k.events_seq], args=[seq]))
+
+    async def activity_tail(self, host: str) -> str:
+        """The newest ID in a host's activity stream, to read what comes after it."""
+        newest = await self.redis.xrevrange(self.keys.activity(host), count=1)
+        return str(newest[0][0]) if newest else "0-0"
+
+    async def read_activity(
+        self, host: str, after: str, *, block_ms: int
+    ) -> tuple[str, list[dict[str, Any]]]:
+        """Hook posts that joined this host's workflows, after stream ID `after`; returns the
+        last ID read and the events (public fields, with the host's own adw id)."""
+        reply = await self.redis.xread({self.keys.activity(host): after}, block=block_ms)
+        last, found = after, []
+        for _, entries in reply or ():
+            for entry_id, fields in entries:
+                last = entry_id
+                with contextlib.suppress(ValueError):
+                    found.append({**json.loads(fields["event"]), "adw_id": fields["adw_id"]})
+        return last, found

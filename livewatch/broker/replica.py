@@ -22,6 +22,7 @@ from typing import Any
 from livewatch.broker.backoff import Backoff
 from livewatch.broker.bus import BROKER_ERRORS, BrokerState, Bus, Entry, redacted
 from livewatch.broker.merge import HostMerge
+from livewatch.broker.relay import EventRelay
 from livewatch.hub.collection import Collection
 from livewatch.hub.records import WorkflowDetail
 from livewatch.settings import Settings
@@ -54,6 +55,7 @@ class Replica:
         self.corrections = 0  # snapshot reloads after the first
         self.last_event_ts: float | None = None
         self._loads = 0
+        self.relay: EventRelay | None = None  # the agent events' way in, run beside this
 
     def _bus(self) -> Bus:
         return Bus(self.url, read_timeout=self.stale_check_s + 5)
@@ -70,6 +72,8 @@ class Replica:
     async def _prime(self) -> None:
         async with self._bus() as bus:
             await self._load(bus)
+            if self.relay is not None:
+                await self.relay.prime(bus)
         self._connected()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -105,6 +109,7 @@ class Replica:
             "stale_hosts": len(self.merge.stale),
             "epoch": None if self.position is None else self.position[0],
             "seq": None if self.position is None else self.position[1],
+            "events": None if self.relay is None else self.relay.describe(),
         }
 
     # -- states --------------------------------------------------------------------------
