@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from livewatch.demo.stream import dumps
 from livewatch.hub.records import PHASES
 
 AGENT_OF_PHASE = {
@@ -23,6 +25,12 @@ AGENT_OF_PHASE = {
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _append_line(fd: int, data: bytes) -> None:
+    """One line in one write(), as a live agent's stdout lands (looping only on a short write)."""
+    while data:
+        data = data[os.write(fd, data) :]
 
 
 def _replace(path: Path, text: str) -> None:
@@ -105,12 +113,29 @@ class AgentsWriter:
             out.write(json.dumps(line) + "\n")
         return path
 
-    def advance(self, adw_id: str) -> str | None:
-        """Finish the current phase and start the next; the phase entered, or None at the end."""
+    def stream(self, adw_id: str, agent: str, lines: Iterable[dict[str, Any] | str]) -> Path:
+        """Append stream-json lines to `<adw_id>/<agent>/raw_output.jsonl`, each whole."""
+        path = self.folder(adw_id) / agent / "raw_output.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            for line in lines:
+                text = line if isinstance(line, str) else dumps(line)
+                _append_line(fd, (text.rstrip("\n") + "\n").encode("utf-8"))
+        finally:
+            os.close(fd)
+        return path
+
+    def advance(self, adw_id: str, *, report: bool = True) -> str | None:
+        """Finish the current phase and start the next; the phase entered, or None at the end.
+
+        `report=False` leaves out the finished agent's `result` line (the caller wrote it).
+        """
         present = [p for p in PHASES if (self.folder(adw_id) / f"adw_{p}_iso").is_dir()]
         current = present[-1] if present else None
         if current is not None:
-            self.result(adw_id, AGENT_OF_PHASE[current])
+            if report:
+                self.result(adw_id, AGENT_OF_PHASE[current])
             self.log(adw_id, current, f"{current.capitalize()} phase completed successfully")
         index = PHASES.index(current) + 1 if current else 0
         if index >= len(PHASES):
