@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 from bench import report
@@ -77,3 +79,40 @@ def test_idle_cpu_is_averaged_over_whole_periods() -> None:
     assert figures["bursts"] == 3
     assert abs(figures["period_s"] - 10) < 0.01
     assert abs(figures["percent"] - (1 + 9 * 0.001) / 10 * 100) < 0.1
+
+
+def test_a_quick_events_run_gives_sane_numbers(tmp_path: Path) -> None:
+    out = tmp_path / "events.json"
+    script = Path(__file__).resolve().parent / "events.py"
+    command = [sys.executable, str(script), "--quick", "--no-browser", "--json", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=110)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(out.read_text())["results"]
+    flow, huge = results["flow"], results["huge"]
+    assert flow["written"] == 500 and flow["received"] == 500
+    assert flow["lost"] == 0 and flow["duplicated"] == 0
+    assert 0 < flow["latency"]["p50"] < 1000
+    assert 0 <= flow["cpu_pct"] < 200 and flow["rss_growth_mb"] < 200
+    assert flow["workflows"]["n"] > 0 and flow["workflows"]["p50"] < 1000
+    assert 1024 <= huge["read_at_arrival_bytes"] < 1 << 20  # the line itself, not the file
+    assert huge["read_in_window_bytes"] < 1 << 20
+    assert huge["baseline_bytes"] > 20 << 20
+    assert "metric" in done.stdout and "follower read" in done.stdout
+
+
+def test_a_quick_hooks_run_gives_sane_numbers(tmp_path: Path) -> None:
+    out = tmp_path / "hooks.json"
+    script = Path(__file__).resolve().parent / "hooks.py"
+    command = [sys.executable, str(script), "--quick", "--json", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0, done.stderr[-3000:]
+    flow = json.loads(out.read_text())["results"]["flow"]
+    assert flow["sent"] == 1000 and flow["accepted"] == 1000, flow["statuses"]
+    assert flow["not_accepted"] == {} and flow["stored_missing"] == 0
+    for name in ("ws_events", "stream"):
+        stream = flow[name]
+        assert stream["lost"] == 0 and stream["duplicated"] == 0, (name, stream)
+        assert 0 < stream["latency"]["p50"] < 1000, (name, stream["latency"])
+    assert 0 < flow["post_latency"]["p50"] < 1000
+    assert 0 <= flow["cpu_pct"] < 200 and flow["rss_growth_mb"] < 200
+    assert "metric" in done.stdout and "POST → /stream p99" in done.stdout
