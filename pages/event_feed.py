@@ -22,11 +22,11 @@ from livewatch.hub.event_views import FeedTicker
 
 log = logging.getLogger("livewatch.pages")
 
-TICK_S = 0.1  # at most ten renders a second per view, however fast events come
+TICK_S = 0.2  # at most five renders a second per view, however fast events come
 MAX_ROWS = 300
 # The newest rows a view gets per tick. At 2,000 events a second nobody reads every row, and a
 # browser that is sent 200 rows ten times a second falls behind and shows stale ones.
-ROWS_PER_TICK = 40
+ROWS_PER_TICK = 20
 
 
 class LiveView(Protocol):
