@@ -7,6 +7,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     LIVEWATCH_AGENTS_DIR=/agents \
+    LIVEWATCH_DB=/data/livewatch.db \
     LIVEWATCH_PORT=8000
 
 RUN useradd --create-home --uid 10001 livewatch
@@ -15,11 +16,12 @@ COPY pyproject.toml README.md ./
 COPY livewatch ./livewatch
 COPY pages ./pages
 COPY agents ./agents
-RUN pip install --no-cache-dir . && mkdir -p /agents && chown livewatch /agents
+RUN pip install --no-cache-dir . && mkdir -p /agents /data && chown livewatch /agents /data
 COPY docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
 
 USER 10001
-VOLUME ["/agents"]
+# /data holds the event database (agent events and transcript offsets): keep it across runs.
+VOLUME ["/agents", "/data"]
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status != 200)"]
