@@ -33,9 +33,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, WebSocket
 from fastapi.responses import JSONResponse
-from sqlalchemy import ColumnElement, String, case, cast, distinct, func, select
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.exc import SQLAlchemyError
 
 from livewatch import runtime
 from livewatch.hub import protocol
@@ -44,9 +41,7 @@ from livewatch.hub.event_log import EventBatch, EventLog
 from livewatch.hub.events import Event, public
 from livewatch.outlets.hook_shape import hook_event, hook_event_type, hook_ids
 from livewatch.outlets.session import EndReason, Session
-from livewatch.store.events import EventStore
-from livewatch.store.queries import PUBLIC
-from livewatch.store.schema import events as events_table
+from livewatch.store.events import EventStore, StoreError
 
 log = logging.getLogger("livewatch.hooks")
 
@@ -344,42 +339,15 @@ async def recent_hook_events(
     before = fresh[0]["id"] if fresh else (up_to if up_to is not None else rt.hub.events.seq) + 1
     try:
         older = await asyncio.to_thread(stored_hook_events, store, before, missing)
-    except SQLAlchemyError as error:
+    except StoreError as error:
         log.warning("[HOOKS] cannot read stored events: %s", str(error).splitlines()[0])
         return fresh
     return older + fresh
 
 
-def _json_field(dialect: str, key: str, *, as_text: bool) -> ColumnElement[Any]:
-    """A top-level field of a hook's stored body, read by the database (never the whole
-    body: a Stop's `chat` can be many MB)."""
-    payload = events_table.c.payload
-    if dialect == "postgresql":
-        # `->` / `->>`, not subscripts: those need PostgreSQL 14.
-        body = cast(payload, JSONB)
-        extracted: ColumnElement[Any] = (
-            body.op("->>")(key) if as_text else cast(body.op("->")(key), String)
-        )
-    else:
-        extracted = func.json_extract(payload, f"$.{key}")
-    return case((events_table.c.source == "hook", extracted), else_=None)
-
-
 def stored_hook_events(store: EventStore, before: int, limit: int) -> list[dict[str, Any]]:
     """The `limit` stored events older than `before` in the HookEvent shape, oldest first."""
-    dialect = store.engine.dialect.name
-    stmt = (
-        select(
-            *PUBLIC,
-            _json_field(dialect, "payload", as_text=False).label("hook_payload"),
-            _json_field(dialect, "summary", as_text=True).label("posted_summary"),
-        )
-        .where(events_table.c.seq < before)
-        .order_by(events_table.c.seq.desc())
-        .limit(max(1, min(MAX_LIMIT, limit)))
-    )
-    with store.engine.connect() as connection:
-        rows = [dict(row._mapping) for row in connection.execute(stmt)]
+    rows = store.hook_page(before, limit)
     shaped = []
     for row in reversed(rows):
         hook_payload = row.pop("hook_payload")
@@ -412,7 +380,7 @@ async def filter_options() -> JSONResponse:
     if store is not None and store.state == "ok":
         try:
             stored = await asyncio.to_thread(stored_filter_options, store)
-        except SQLAlchemyError as error:
+        except StoreError as error:
             log.warning("[HOOKS] cannot read filter options: %s", str(error).splitlines()[0])
         else:
             apps.update(stored["source_apps"])
@@ -429,18 +397,8 @@ async def filter_options() -> JSONResponse:
 
 def stored_filter_options(store: EventStore) -> dict[str, list[str]]:
     """The values of each filter among the newest FILTER_WINDOW stored events."""
-    t = events_table
-    with store.engine.connect() as connection:
-        top = int(connection.scalar(select(func.max(t.c.seq))) or 0)
-        recent = t.c.seq > top - FILTER_WINDOW
-        app = case((t.c.source == "hook", t.c.app), else_=t.c.adw_id)
-        apps = connection.scalars(select(distinct(app)).where(recent)).all()
-        sessions = connection.scalars(
-            select(distinct(t.c.agent)).where(recent).order_by(t.c.agent.desc()).limit(300)
-        ).all()
-        kinds = connection.execute(
-            select(t.c.hook_event_type, t.c.kind, t.c.is_error).where(recent).distinct()
-        ).all()
+    found = store.hook_filter_values(FILTER_WINDOW)
+    apps, sessions, kinds = found["apps"], found["agents"], found["types"]
     types = {hook_event_type({"hook_event_type": h, "kind": k, "is_error": e}) for h, k, e in kinds}
     return {
         "source_apps": [a for a in apps if a],

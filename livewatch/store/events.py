@@ -412,6 +412,18 @@ class EventStore:
             top = int(connection.scalar(select(func.max(events.c.seq))) or 0)
             return queries.distinct(connection, top - window, cap)
 
+    def hook_page(self, before: int, limit: int) -> list[dict[str, Any]]:
+        """A page for the hooks dashboard, newest first: public fields, and a hook's own
+        `payload` and `summary` (`hook_payload`, `posted_summary`), never its `chat`."""
+        stmt = queries.hook_page(self.engine.dialect.name, before, limit)
+        with self._reading() as connection:
+            return [dict(row._mapping) for row in connection.execute(stmt)]
+
+    def hook_filter_values(self, window: int) -> dict[str, list[Any]]:
+        """Apps, agents and (hook_event_type, kind, is_error) among the newest `window`."""
+        with self._reading() as connection:
+            return queries.hook_filter_values(connection, window)
+
     def get_meta(self, key: str) -> str | None:
         with self._reading() as connection:
             return connection.scalar(select(meta.c.value).where(meta.c.key == key))

@@ -10,8 +10,21 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Connection, Select, delete, or_, select
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Select,
+    String,
+    case,
+    cast,
+    delete,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.dml import Insert
 
 from livewatch.hub.events import EVENT_FIELDS
@@ -232,3 +245,64 @@ def delete_chunk(connection: Connection, condition: ColumnElement[bool], chunk: 
     victims = select(events.c.seq).where(condition).limit(chunk)
     result = connection.execute(delete(events).where(events.c.seq.in_(victims)))
     return int(result.rowcount or 0)
+
+
+# -- the hooks dashboard's reads --------------------------------------------------------------
+
+
+def hook_field(dialect: str, key: str, *, as_text: bool) -> ColumnElement[Any]:
+    """A top-level field of a hook's stored body, read by the database (never the whole
+    body: a Stop's `chat` can be many MB)."""
+    payload = events.c.payload
+    if dialect == "postgresql":
+        # `->` / `->>`, not subscripts: those need PostgreSQL 14.
+        body = cast(payload, JSONB)
+        extracted: ColumnElement[Any] = (
+            body.op("->>")(key) if as_text else cast(body.op("->")(key), String)
+        )
+    else:
+        extracted = func.json_extract(payload, f"$.{key}")
+    return case((events.c.source == "hook", extracted), else_=None)
+
+
+def hook_page(dialect: str, before: int, limit: int) -> Select[Any]:
+    """The `limit` events older than `before`, newest first, with a hook's own `payload` and
+    `summary` fields as `hook_payload` and `posted_summary`."""
+    return (
+        select(
+            *PUBLIC,
+            hook_field(dialect, "payload", as_text=False).label("hook_payload"),
+            hook_field(dialect, "summary", as_text=True).label("posted_summary"),
+        )
+        .where(events.c.seq < before)
+        .order_by(events.c.seq.desc())
+        .limit(clamp(limit))
+    )
+
+
+def hook_filter_values(connection: Connection, window: int) -> dict[str, list[Any]]:
+    """Among the newest `window` events: each app (a hook's source_app, else the adw_id),
+    the newest 300 agents, and each (hook_event_type, kind, is_error) seen."""
+    top = int(connection.scalar(select(func.max(events.c.seq))) or 0)
+    recent = events.c.seq > top - window
+    app = case((events.c.source == "hook", events.c.app), else_=events.c.adw_id)
+    return {
+        "apps": list(connection.scalars(select(app).where(recent).distinct()).all()),
+        "agents": list(
+            connection.scalars(
+                select(events.c.agent)
+                .where(recent)
+                .distinct()
+                .order_by(events.c.agent.desc())
+                .limit(300)
+            ).all()
+        ),
+        "types": [
+            tuple(row)
+            for row in connection.execute(
+                select(events.c.hook_event_type, events.c.kind, events.c.is_error)
+                .where(recent)
+                .distinct()
+            ).all()
+        ],
+    }
