@@ -85,18 +85,19 @@ def test_a_quick_events_run_gives_sane_numbers(tmp_path: Path) -> None:
     out = tmp_path / "events.json"
     script = Path(__file__).resolve().parent / "events.py"
     command = [sys.executable, str(script), "--quick", "--no-browser", "--json", str(out)]
+    command += ["--seconds", "2", "--huge-mb", "5"]  # a smoke test: enough to see it work
     done = subprocess.run(command, capture_output=True, text=True, timeout=110)
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(out.read_text())["results"]
     flow, huge = results["flow"], results["huge"]
-    assert flow["written"] == 500 and flow["received"] == 500
+    assert flow["written"] == flow["received"] == 200  # 10 agents x 10 lines/s x 2 s
     assert flow["lost"] == 0 and flow["duplicated"] == 0
     assert 0 < flow["latency"]["p50"] < 1000
     assert 0 <= flow["cpu_pct"] < 200 and flow["rss_growth_mb"] < 200
     assert flow["workflows"]["n"] > 0 and flow["workflows"]["p50"] < 1000
     assert 1024 <= huge["read_at_arrival_bytes"] < 1 << 20  # the line itself, not the file
     assert huge["read_in_window_bytes"] < 1 << 20
-    assert huge["baseline_bytes"] > 20 << 20
+    assert huge["baseline_bytes"] > 5 << 20  # the whole 5 MB transcript
     assert "metric" in done.stdout and "follower read" in done.stdout
 
 
@@ -104,10 +105,11 @@ def test_a_quick_hooks_run_gives_sane_numbers(tmp_path: Path) -> None:
     out = tmp_path / "hooks.json"
     script = Path(__file__).resolve().parent / "hooks.py"
     command = [sys.executable, str(script), "--quick", "--json", str(out)]
+    command += ["--seconds", "2"]  # a smoke test: enough to see it work
     done = subprocess.run(command, capture_output=True, text=True, timeout=90)
     assert done.returncode == 0, done.stderr[-3000:]
     flow = json.loads(out.read_text())["results"]["flow"]
-    assert flow["sent"] == 1000 and flow["accepted"] == 1000, flow["statuses"]
+    assert flow["sent"] == flow["accepted"] == 400, flow["statuses"]  # 200/s for 2 s
     assert flow["not_accepted"] == {} and flow["stored_missing"] == 0
     for name in ("ws_events", "stream"):
         stream = flow[name]
