@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from websockets.asyncio.client import ClientConnection
@@ -17,6 +17,7 @@ from livewatch.store import EventStore
 from livewatch.testing import LiveServer
 
 Message = dict[str, Any]
+T = TypeVar("T")
 
 
 async def recv_json(ws: ClientConnection, timeout: float = 5.0) -> Message:
@@ -35,6 +36,16 @@ async def recv_until(
         message = await recv_json(ws, remaining)
         if predicate(message):
             return message
+
+
+def wait_for(probe: Callable[[], T | None], timeout: float = 20.0) -> T:
+    """Poll `probe` until it returns something truthy, and return that; fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := probe():
+            return value
+        time.sleep(0.05)
+    raise TimeoutError("condition not met in time")
 
 
 def by_id(message: Message) -> dict[str, Message]:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import recv_json, recv_until
+from conftest import recv_json, recv_until, wait_for
 from websockets.asyncio.client import connect
 
 from livewatch.testing import LiveServer
@@ -134,12 +134,3 @@ def test_events_survive_a_sigkill_and_numbers_go_on(server: LiveServer) -> None:
     assert summaries.count("echo one") == 1  # read again from the stored offset: no twin
     assert "echo two" in summaries
     assert after[0]["seq"] > before[0]["seq"]
-
-
-def wait_for(probe, timeout: float = 20.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := probe():
-            return value
-        time.sleep(0.05)
-    raise TimeoutError("condition not met in time")

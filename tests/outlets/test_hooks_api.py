@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import recv_json
+from conftest import recv_json, wait_for
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -51,15 +51,6 @@ def post(server: LiveServer, body: bytes | dict[str, Any], path: str = "/events"
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
     headers = {**HEADERS, **kw.pop("headers", {})}
     return httpx.post(f"{server.url}{path}", content=content, headers=headers, timeout=10, **kw)
-
-
-def wait_for(probe, timeout: float = 10.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := probe():
-            return value
-        time.sleep(0.05)
-    raise TimeoutError("condition not met in time")
 
 
 def start(tmp_path: Path, *args: str) -> LiveServer:
