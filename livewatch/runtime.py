@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from livewatch.history.service import History
 from livewatch.hub.activity import Activity
 from livewatch.hub.agent_activity import AgentActivity
 from livewatch.hub.event_filter import EventFilter
@@ -91,6 +92,7 @@ class Runtime:
     agent_activity: AgentActivity | None = None
     event_sink: EventSink | None = None
     event_relay: EventRelay | None = None  # behind a broker: Redis's events into the hub's log
+    history: History | None = None  # run history (issue #15), in the event store's database
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -108,6 +110,7 @@ class Runtime:
             relay = replica.event_relay = EventRelay(settings.broker, hub.events)
             replica.workflow_watcher.relay = relay  # type: ignore[union-attr]
             replica.event_sink = BrokerSink(settings.broker, relay, replica.event_store)
+            replica.open_history()
             return replica
         runtime = cls(
             settings=settings,
@@ -116,7 +119,13 @@ class Runtime:
             routes_watcher=RoutesWatcher(hub.routes, own_routes=own_routes, target=settings.app),
         )
         runtime.follow_agent_events()
+        runtime.open_history()
         return runtime
+
+    def open_history(self) -> None:
+        """Run history in the event store's database (it follows the hub from `prime`)."""
+        if self.event_store is not None:
+            self.history = History.open(self.event_store.engine)
 
     def follow_agent_events(self) -> None:
         """Wire the event path: transcripts → hub → store, the pulse and each workflow's now."""
@@ -158,6 +167,9 @@ class Runtime:
         else:
             self.workflow_watcher.prime()
         self.routes_watcher.prime()
+        if self.history is not None:  # the last hour's tally first, then the changes after it
+            self.history.restore_activity(self.activity)
+            self.history.follow(self.hub.workflows, self.hub.events)
         self.activity.follow(self.hub.workflows)  # changes from here on, not the first load
 
     async def start(self) -> None:
@@ -168,6 +180,12 @@ class Runtime:
             self.spawn("agent activity", self._show_agent_activity)
         if self.event_relay is not None:
             self.spawn("event relay", self.event_relay.run)
+        if self.history is not None:
+            history = self.history
+            self.spawn("activity tally", lambda stop: history.keep_activity(self.activity, stop))
+            if isinstance(self.workflow_watcher, WorkflowWatcher):
+                agents_dir = self.settings.agents_dir
+                self.spawn("history backfill", lambda stop: history.run_backfill(agents_dir, stop))
         log.info("[STARTUP] Workflow and routes watchers started")
 
     async def _show_agent_activity(self, stop: asyncio.Event) -> None:
@@ -193,6 +211,8 @@ class Runtime:
             await asyncio.wait(self._tasks, timeout=3)
         if self.event_sink is not None:
             await self.event_sink.close()
+        if self.history is not None:  # first: it writes through the event store's engine
+            await asyncio.to_thread(self.history.close)
         if self.event_store is not None:
             await asyncio.to_thread(self.event_store.close)
 

@@ -43,6 +43,9 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     # Outlets read the hub (found through the runtime) and never the disk or each other's pages.
     "livewatch.outlets": ("livewatch.sources", "livewatch.broker", "livewatch.demo", "pages"),
     "livewatch.broker": ("livewatch.outlets", "pages", "livewatch.server", "livewatch.cli"),
+    # History folds what the hub saw into the store, and reads the disk for its backfill;
+    # it serves nobody: outlets and pages reach it through the runtime.
+    "livewatch.history": ABOVE_THE_HUB,
     # Pages show the hub; they hold no business logic and never read files or sockets.
     "pages": ("livewatch.sources", "livewatch.store", "livewatch.broker", "livewatch.outlets"),
 }

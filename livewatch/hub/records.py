@@ -72,6 +72,9 @@ class AgentResult(BaseModel):
     cost_usd: float | None = None
     result: str | None = None
     updated_at: str | None = None
+    # From the result line's `usage`: the agent's whole run (input counts cache reads/writes).
+    tokens_in: int | None = None
+    tokens_out: int | None = None
 
 
 class PhaseStep(BaseModel):

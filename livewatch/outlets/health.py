@@ -45,7 +45,8 @@ def health(rt: Runtime, started_at: float) -> tuple[bool, dict[str, Any]]:
         },
         # The store is "degraded" while it cannot write: the live dashboard goes on from
         # memory, and history resumes when the database is back.
-        "db": rt.event_store.state if rt.event_store is not None else "off",
+        "db": _db_state(rt),
+        "history": rt.history.status() if rt.history is not None else None,
         "events": {
             "seq": hub.events.seq,
             "last_event": _iso(hub.events.last_event_ts),
@@ -74,3 +75,11 @@ def _process() -> dict[str, int | None]:
     except (OSError, StopIteration):
         fds = rss = None  # not Linux: report what we can
     return {"tasks": len(asyncio.all_tasks()), "fds": fds, "rss_bytes": rss}
+
+
+def _db_state(rt: Runtime) -> str:
+    """ "degraded" while either writer of the database (events, history) cannot write."""
+    if rt.event_store is None:
+        return "off"
+    states = {rt.event_store.state, rt.history.store.state if rt.history is not None else "ok"}
+    return "degraded" if "degraded" in states else "ok"

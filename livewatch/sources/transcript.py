@@ -221,11 +221,7 @@ class TranscriptParser:
         usage = message.get("usage")
         if not isinstance(usage, dict):
             return None, None
-        tokens_in = sum(
-            _tokens(usage.get(key))
-            for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-        )
-        tokens_out = _tokens(usage.get("output_tokens"))
+        tokens_in, tokens_out = usage_tokens(usage)
         message_id = message.get("id")
         if not isinstance(message_id, str):
             return tokens_in, tokens_out  # nothing to tie it to: count the line as it is
@@ -295,6 +291,15 @@ def _first_line(text: str) -> str:
             return line
         start = end + 1
     return ""
+
+
+def usage_tokens(usage: dict[str, Any]) -> tuple[int, int]:
+    """(tokens in, tokens out) of a stream-json `usage`: input counts cache reads and writes."""
+    tokens_in = sum(
+        _tokens(usage.get(key))
+        for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    )
+    return tokens_in, _tokens(usage.get("output_tokens"))
 
 
 def _result_text(content: Any) -> str:

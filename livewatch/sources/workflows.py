@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from livewatch.hub.records import PHASES, AgentResult, PhaseStep, Workflow, WorkflowDetail
+from livewatch.sources.transcript import usage_tokens
 
 __all__ = [
     "ADW_ID_PATTERN",
@@ -395,6 +396,18 @@ def _read_log(dir_fd: int, info: _PhaseInfo, *, detail: bool, log_lines: int) ->
         info.started_at = _log_time(head)
 
 
+def line_time(line: str) -> str | None:
+    """The timestamp a log line opens with, as naive ISO 8601; None when it has none."""
+    return _log_time(line.encode("utf-8", "replace"))
+
+
+def _usage(usage: Any) -> dict[str, int | None]:
+    if not isinstance(usage, dict):
+        return {}
+    tokens_in, tokens_out = usage_tokens(usage)
+    return {"tokens_in": tokens_in, "tokens_out": tokens_out}
+
+
 def _log_time(head: bytes) -> str | None:
     """The timestamp that opens a log's first line, as naive ISO 8601 (the log has no zone)."""
     first = head.split(b"\n", 1)[0].decode("utf-8", "replace")
@@ -436,6 +449,7 @@ def _read_agent(dir_fd: int, name: str) -> AgentResult:
                 cost_usd=_float_or_none(event.get("total_cost_usd")),
                 result=_str_or_none(event.get("result")),
                 updated_at=updated_at,
+                **_usage(event.get("usage")),
             )
     return AgentResult(name=name, updated_at=updated_at)
 

@@ -12,7 +12,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -44,6 +44,16 @@ def _inode(path: Path) -> int | None:
 
 class StoreError(RuntimeError):
     """The database could not answer a query (unreachable, locked too long, or corrupt)."""
+
+
+@contextmanager
+def reading(engine: Engine, name: str) -> Iterator[Connection]:
+    """A connection to read with; any database error becomes a `StoreError` naming `name`."""
+    try:
+        with engine.connect() as connection:
+            yield connection
+    except SQLAlchemyError as error:
+        raise StoreError(f"cannot read {name}: {error}") from error
 
 
 class EventStore:
@@ -326,13 +336,8 @@ class EventStore:
 
     # -- reading --------------------------------------------------------------------------
 
-    @contextmanager
-    def _reading(self) -> Iterator[Connection]:
-        try:
-            with self.engine.connect() as connection:
-                yield connection
-        except SQLAlchemyError as error:
-            raise StoreError(f"cannot read {self._writer.name}: {error}") from error
+    def _reading(self) -> AbstractContextManager[Connection]:
+        return reading(self.engine, self._writer.name)
 
     def max_seq(self) -> int:
         """The newest stored seq; 0 when empty."""

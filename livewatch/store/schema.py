@@ -80,3 +80,74 @@ meta = Table(
     Column("key", String, primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+# -- run history (issue #15): one row per run, per phase, per agent; a daily rollup. --------
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("adw_id", String, primary_key=True),  # one run per workflow, however often seen
+    Column("first_seen_ms", BigInteger, nullable=False),
+    Column("last_seen_ms", BigInteger, nullable=False),
+    Column("ended_ms", BigInteger),  # set once the outcome is final
+    Column("duration_ms", BigInteger, nullable=False),  # (end or last seen) - first seen
+    Column("host", String),
+    Column("issue_number", Integer),
+    Column("issue_class", String),
+    Column("model_set", String),
+    Column("status", String, nullable=False),  # the record's status as last seen
+    Column("outcome", String, nullable=False),  # completed, failed, stalled or running
+    Column("cost_usd", Float),
+    Column("tokens_in", BigInteger),
+    Column("tokens_out", BigInteger),
+    # The runs table pages newest, slowest or costliest first (keyset on adw_id as tiebreak).
+    Index(None, "first_seen_ms", "adw_id"),
+    Index(None, "duration_ms", "adw_id"),
+    Index(None, "cost_usd", "adw_id"),
+)
+
+run_phases = Table(
+    "run_phases",
+    metadata,
+    Column("adw_id", String, primary_key=True),
+    Column("phase", String, primary_key=True),
+    Column("started_ms", BigInteger, nullable=False),
+    Column("ended_ms", BigInteger),  # the next phase's start, or the run's end
+)
+
+run_agents = Table(
+    "run_agents",
+    metadata,
+    Column("adw_id", String, primary_key=True),
+    Column("agent", String, primary_key=True),
+    Column("ended_ms", BigInteger, nullable=False),  # when its result line came
+    Column("num_turns", Integer),
+    Column("duration_ms", Float),
+    Column("cost_usd", Float),
+    Column("tokens_in", BigInteger),
+    Column("tokens_out", BigInteger),
+    Column("is_error", Boolean, nullable=False),
+)
+
+# Per UTC day (of a run's first sighting), counts derived from the tables above and rebuilt
+# from them whenever a day's runs change: the summary reads ~100 rows a day, not every run.
+# kind: "outcome" (a=outcome), "cost" (a=model set), "class" (a=issue class, b=outcome),
+# "phase" (a=phase, b=duration bucket).
+history_daily = Table(
+    "history_daily",
+    metadata,
+    Column("day", Integer, primary_key=True),  # days since the epoch, UTC
+    Column("kind", String, primary_key=True),
+    Column("a", String, primary_key=True),
+    Column("b", String, primary_key=True),
+    Column("count", BigInteger, nullable=False),
+    Column("total", Float, nullable=False),
+)
+
+# The activity chart's changes per minute, so "N changes in the last hour" survives a restart.
+activity_minutes = Table(
+    "activity_minutes",
+    metadata,
+    Column("minute", BigInteger, primary_key=True),  # epoch seconds of the minute's start
+    Column("count", BigInteger, nullable=False),
+)

@@ -1,0 +1,154 @@
+"""Fold the hub's workflow changes and agent `result` events into history rows.
+
+The folding is pure (`fold_record`, `agent_row`): a record seen now, and what was seen of it
+before, give the run's row and the phases that started or ended. `RunRecorder` keeps that
+memory and hands the rows to the store, which writes them in its own thread.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from livewatch.hub.collection import Change
+from livewatch.hub.events import Event
+from livewatch.sources.transcript import usage_tokens
+from livewatch.store.history_sql import outcome_of
+
+Row = dict[str, Any]
+Seen = tuple[str, str]  # (phase, outcome) of a run as last folded
+MAX_RESULT_LINE = 1024 * 1024  # a result line past this is not parsed for turns and tokens
+
+
+class RowSink(Protocol):
+    def submit(self, table: str, rows: list[Row]) -> None: ...
+
+
+def fold_record(
+    previous: Seen | None, record: dict[str, Any], now_ms: int
+) -> tuple[Row, list[Row]]:
+    """The run row for `record` seen at `now_ms`, and the phase rows its change implies.
+
+    A new phase starts now and ends the one before; a run that turns final ends its phase.
+    Starts are merged with what is stored (the earliest wins), so a phase first seen after a
+    restart keeps the start it had.
+    """
+    adw_id = record["adw_id"]
+    outcome = outcome_of(record.get("status"))
+    phase = record.get("phase") or "plan"
+    final = outcome != "running"
+    tokens = record.get("tokens") or {}
+    run = {
+        "adw_id": adw_id,
+        "first_seen_ms": now_ms,
+        "last_seen_ms": now_ms,
+        "ended_ms": now_ms if final else None,
+        "duration_ms": 0,  # recomputed from the stored times on every upsert
+        "host": record.get("host"),
+        "issue_number": record.get("issue_number"),
+        "issue_class": record.get("issue_class"),
+        "model_set": record.get("model_set"),
+        "status": record.get("status") or "idle",
+        "outcome": outcome,
+        "cost_usd": record.get("cost_usd"),
+        "tokens_in": tokens.get("in"),
+        "tokens_out": tokens.get("out"),
+    }
+
+    def phase_row(name: str, ended: int | None) -> Row:
+        return {"adw_id": adw_id, "phase": name, "started_ms": now_ms, "ended_ms": ended}
+
+    if previous is None:
+        # First sight in this process: the phase is under way (its end, if any, is stored).
+        return run, [phase_row(phase, None)]
+    old_phase, old_outcome = previous
+    phases = []
+    if old_phase != phase:
+        phases += [phase_row(old_phase, now_ms), phase_row(phase, now_ms if final else None)]
+    elif final and old_outcome == "running":
+        phases.append(phase_row(phase, now_ms))
+    return run, phases
+
+
+def agent_row(event: Event) -> Row | None:
+    """An agent's row from its transcript's `result` event; None for any other event."""
+    adw_id, agent = event.get("adw_id"), event.get("agent")
+    if event.get("kind") != "result" or not adw_id or not agent:
+        return None
+    data: dict[str, Any] = {}
+    payload = event.get("payload") or ""
+    if 0 < len(payload) <= MAX_RESULT_LINE:
+        try:
+            parsed = json.loads(payload)
+        except (ValueError, RecursionError):
+            parsed = None
+        data = parsed if isinstance(parsed, dict) else {}
+    usage = data.get("usage")
+    tokens_in, tokens_out = usage_tokens(usage) if isinstance(usage, dict) else (None, None)
+    return {
+        "adw_id": adw_id,
+        "agent": agent,
+        "ended_ms": int(event.get("ts") or 0),
+        "num_turns": _number(data.get("num_turns"), int),
+        "duration_ms": _number(data.get("duration_ms"), float),
+        "cost_usd": event.get("cost_usd"),
+        "tokens_in": tokens_in,
+        "tokens_out": tokens_out,
+        "is_error": bool(event.get("is_error")),
+    }
+
+
+def _number(value: Any, kind: Callable[[Any], Any]) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return kind(value)
+    except (ValueError, OverflowError):
+        return None
+
+
+class RunRecorder:
+    """Remembers each run's phase and outcome, and submits what changed to the store."""
+
+    def __init__(self, sink: RowSink) -> None:
+        self.sink = sink
+        self._seen: dict[str, Seen] = {}
+
+    def seed(self, records: Iterable[dict[str, Any]]) -> None:
+        """Remember records as they are at start-up, without recording them: only what
+        changes from here on is news (the backfill covers what was there)."""
+        for record in records:
+            self._seen[record["adw_id"]] = (run_phase(record), outcome_of(record.get("status")))
+
+    def observe(self, change: Change) -> None:
+        """A hub change: one run row per upserted record, and the phases it moved."""
+        now_ms = int(change.ts * 1000)
+        runs: list[Row] = []
+        phases: list[Row] = []
+        for record in change.upsert:
+            adw_id = record["adw_id"]
+            if record.get("status") == "error":
+                continue  # its state file cannot be used: nothing trustworthy to record
+            run, moved = fold_record(self._seen.get(adw_id), record, now_ms)
+            self._seen[adw_id] = (run_phase(record), run["outcome"])
+            runs.append(run)
+            phases += moved
+        for adw_id in change.remove:
+            self._seen.pop(adw_id, None)
+        if runs:
+            self.sink.submit("runs", runs)
+        if phases:
+            self.sink.submit("run_phases", phases)
+
+    def observe_events(self, events: list[Event]) -> None:
+        """Agent events: each `result` one gives its agent's row."""
+        rows = [
+            row for event in events if event.get("kind") == "result" if (row := agent_row(event))
+        ]
+        if rows:
+            self.sink.submit("run_agents", rows)
+
+
+def run_phase(record: dict[str, Any]) -> str:
+    return record.get("phase") or "plan"
