@@ -34,6 +34,7 @@ log = logging.getLogger("livewatch.pages")
 NAV: tuple[tuple[str, str, str], ...] = (
     ("/", "Workflows", "nav-workflows"),
     ("/events", "Events", "nav-events"),
+    ("/history", "History", "nav-history"),
     ("/routes", "Routes", "nav-routes"),
 )
 

@@ -53,6 +53,7 @@ def summarize(rows: Iterable[Mapping[str, Any]], first_day: int, last_day: int) 
             counts[int(b)] = counts.get(int(b), 0) + count
     return {
         "from": day_label(first_day),
+        "from_ms": first_day * DAY_MS,
         "to": day_label(last_day),
         "days": list(days.values()),
         "phases": {
