@@ -311,7 +311,7 @@ class HistoryStore:
         today = sql.day_of(time.time_ns() // 1_000_000 if now_ms is None else now_ms)
         first = today - days + 1
         with self._reading() as connection:
-            rows = [dict(r._mapping) for r in connection.execute(sql.daily_rows(first))]
+            rows = [row for stmt in sql.daily_rows(first) for row in connection.execute(stmt)]
         return {"range_days": days, **summarize(rows, first, today)}
 
     def activity(self, since_minute: int) -> list[tuple[int, int]]:

@@ -253,8 +253,28 @@ def parts_of(connection: Connection, adw_ids: list[str]) -> tuple[list[Row], lis
     )
 
 
-def daily_rows(first_day: int) -> Select[Any]:
-    return select(history_daily).where(history_daily.c.day >= first_day)
+def daily_rows(first_day: int) -> list[Select[Any]]:
+    """The rollup from `first_day` on: per day for outcomes and cost, summed over the range
+    for classes and phase buckets (which the summary shows for the range as a whole), so
+    the summary reads a few hundred rows whatever the range or the number of runs."""
+    d = history_daily.c
+    in_range = d.day >= first_day
+    per_day = select(d.day, d.kind, d.a, d.b, d["count"], d.total).where(
+        in_range, d.kind.in_(("outcome", "cost"))
+    )
+    whole = (
+        select(
+            literal(first_day).label("day"),
+            d.kind,
+            d.a,
+            d.b,
+            func.sum(d["count"]),
+            func.sum(d.total),
+        )
+        .where(in_range, d.kind.in_(("class", "phase")))
+        .group_by(d.kind, d.a, d.b)
+    )
+    return [per_day, whole]
 
 
 def activity_since(minute: int) -> Select[Any]:

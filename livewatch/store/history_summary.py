@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,22 +29,25 @@ def percentile(buckets: Mapping[int, int], q: float) -> float | None:
     return round(bucket_value(max(buckets)))
 
 
-def summarize(rows: Iterable[Mapping[str, Any]], first_day: int, last_day: int) -> dict[str, Any]:
+def summarize(rows: Iterable[Sequence[Any]], first_day: int, last_day: int) -> dict[str, Any]:
     """Per day: runs by outcome and cost by model set; over the range: phase percentiles and
-    success per issue class. Every day of the range is listed, empty ones too."""
+    success per issue class. Every day of the range is listed, empty ones too.
+
+    `rows`: (day, kind, a, b, count, total) of the rollup (see `history_sql.daily_rows`).
+    """
     days = {
         day: {"day": day_label(day), "runs": dict.fromkeys(OUTCOMES, 0), "cost_usd": {}}
         for day in range(first_day, last_day + 1)
     }
     phases: dict[str, dict[int, int]] = {phase: {} for phase in PHASES}
     classes: dict[str, dict[str, int]] = {}
-    for row in rows:
-        kind, a, b, count = row["kind"], row["a"], row["b"], int(row["count"])
-        entry = days.get(row["day"])
+    for day, kind, a, b, raw_count, total in rows:
+        count = int(raw_count)
+        entry = days.get(day)
         if kind == "outcome" and entry is not None:
             entry["runs"][a] = entry["runs"].get(a, 0) + count
         elif kind == "cost" and entry is not None:
-            entry["cost_usd"][a or "unknown"] = round(float(row["total"]), 6)
+            entry["cost_usd"][a or "unknown"] = round(float(total), 6)
         elif kind == "class":
             tally = classes.setdefault(a or "unknown", {})
             tally[b] = tally.get(b, 0) + count

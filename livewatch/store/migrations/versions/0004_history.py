@@ -68,6 +68,11 @@ def upgrade() -> None:
         sa.Column("total", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("day", "kind", "a", "b", name="pk_history_daily"),
     )
+    op.create_index(
+        "ix_history_daily_kind_a_b_day_count_total",
+        "history_daily",
+        ["kind", "a", "b", "day", "count", "total"],
+    )
     op.create_table(
         "activity_minutes",
         sa.Column("minute", sa.BigInteger(), nullable=False),
@@ -77,6 +82,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_history_daily_kind_a_b_day_count_total", table_name="history_daily")
     for table in ("activity_minutes", "history_daily", "run_agents", "run_phases"):
         op.drop_table(table)
     op.drop_index("ix_runs_cost_usd_adw_id", table_name="runs")
