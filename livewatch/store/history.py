@@ -47,7 +47,7 @@ def iso(ms: int | None) -> str | None:
 
 def merge_rows(table: str, rows: list[Row]) -> list[Row]:
     """One row per key, merged as the upserts would, so no statement touches a row twice
-    (PostgreSQL refuses that within one INSERT ... ON CONFLICT)."""
+    (PostgreSQL refuses that within one INSERT ... ON CONFLICT), sorted by key."""
     merged: dict[tuple[Any, ...], Row] = {}
     for row in rows:
         key = _key(table, row)
@@ -70,7 +70,8 @@ def merge_rows(table: str, rows: list[Row]) -> list[Row]:
             merged[key] = row if row["count"] >= old["count"] else old
         else:
             merged[key] = dict(row)
-    return list(merged.values())
+    # In key order: two writers locking the same rows in the same order cannot deadlock.
+    return [merged[key] for key in sorted(merged)]
 
 
 def _key(table: str, row: Row) -> tuple[Any, ...]:

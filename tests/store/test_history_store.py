@@ -18,9 +18,13 @@ NOW = 1_764_000_000_000 // DAY_MS * DAY_MS + 12 * 3_600_000  # noon UTC, some da
 MIN = 60_000
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    url = database_url(tmp_path / "history.db")
+    """The same history on either database: replicas share a PostgreSQL one."""
+    if request.param == "sqlite":
+        url = database_url(tmp_path / "history.db")
+    else:
+        url = request.getfixturevalue("postgres_url")
     opened = open_engine(url)
     migrate(opened)
     yield opened
