@@ -118,3 +118,28 @@ def test_a_quick_hooks_run_gives_sane_numbers(tmp_path: Path) -> None:
     assert 0 < flow["post_latency"]["p50"] < 1000
     assert 0 <= flow["cpu_pct"] < 200 and flow["rss_growth_mb"] < 200
     assert "metric" in done.stdout and "POST → /stream p99" in done.stdout
+
+
+def test_the_history_benchmark_parts_work_at_small_scale(tmp_path: Path) -> None:
+    from bench.history import generate_runs, table
+    from livewatch.history.backfill import backfill
+    from livewatch.store.database import database_url, open_engine
+    from livewatch.store.history import HistoryStore
+
+    db = tmp_path / "runs.db"
+    generate_runs(db, 300, days=10)
+    engine = open_engine(database_url(db))
+    summary = HistoryStore(engine).summary(days=11)  # ten days back reach into an 11th
+    engine.dispose()
+    assert sum(sum(day["runs"].values()) for day in summary["days"]) == 300
+    assert summary["phases"]["plan"]["p50_ms"] > 0
+    tree = build_tree(tmp_path, 30, seed=7)
+    assert backfill(tree.agents_dir, str(tmp_path / "backfill.db")) == 30
+    shown = table(
+        {
+            "backfill": {"seconds": 1.0, "wall_s": 2.0, "latency": {"p50": 12.0, "n": 4}},
+            "summary": {"p50": 40.0, "p95": 60.0, "server_cpu_ms": 10.0},
+            "runs_page": {"p50": 20.0, "server_cpu_ms": 5.0},
+        }
+    )
+    assert "| summary?days=90 p50" in shown and "pass" in shown

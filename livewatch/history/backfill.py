@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from livewatch.sources.run_history import RunFacts, scan_runs
 from livewatch.store.database import database_url, migrate, open_engine
@@ -25,18 +26,34 @@ from livewatch.store.schema import runs
 
 CHUNK = 500
 NICENESS = 10
+BUSY_TIMEOUT_MS = 30_000  # the server's writers come first: wait for them, do not fail
+RETRIES = 8
+RETRY_FIRST_S = 0.5
 DB_ENV = "LIVEWATCH_BACKFILL_DB"
 
 
 def write_chunk(history: HistoryStore, chunk: list[RunFacts]) -> None:
-    history.write("runs", [f.run for f in chunk], "fill")
-    history.write("run_phases", [p for f in chunk for p in f.phases], "fill")
-    history.write("run_agents", [a for f in chunk for a in f.agents], "fill")
+    """Write one chunk; a busy database (the server's own writers at start-up) is waited out."""
+    delay = RETRY_FIRST_S
+    for attempt in range(RETRIES):
+        try:
+            history.write("runs", [f.run for f in chunk], "fill")
+            history.write("run_phases", [p for f in chunk for p in f.phases], "fill")
+            history.write("run_agents", [a for f in chunk for a in f.agents], "fill")
+            return
+        except OperationalError as error:
+            if attempt == RETRIES - 1:
+                raise
+            print(
+                f"backfill: database busy ({str(error).splitlines()[0]}); retrying", file=sys.stderr
+            )
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
 
 def backfill(agents_dir: Path, db: str) -> int:
     """Write every run on disk the history lacks; how many were written."""
-    engine = open_engine(database_url(db))
+    engine = open_engine(database_url(db), busy_timeout_ms=BUSY_TIMEOUT_MS)
     try:
         migrate(engine)
         history = HistoryStore(engine)

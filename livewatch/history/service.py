@@ -119,7 +119,11 @@ class History:
                 log.info("[HISTORY] backfilled %d runs in %.1fs", report["runs"], report["seconds"])
                 await stop.wait()  # done for this process's life (a return would be restarted)
                 return
-            lines = err.decode("utf-8", "replace").strip().splitlines()
+            lines = [
+                line
+                for line in err.decode("utf-8", "replace").strip().splitlines()
+                if line.strip() and not line.startswith("(Background on this error")
+            ]
             self.backfill = BackfillState("failed", error=(lines or ["no output"])[-1][:300])
             log.error(
                 "[HISTORY] backfill failed (%s); retrying in %.0fs",
