@@ -105,7 +105,7 @@ def generate_runs(db: Path, count: int, *, days: int = 90, seed: int = 1) -> flo
     return time.perf_counter() - started
 
 
-def start(server: ServerProcess, timeout: float = 180.0) -> None:
+def start(server: ServerProcess, timeout: float = 600.0) -> None:
     server.spawn()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
