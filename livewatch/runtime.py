@@ -214,7 +214,7 @@ class Runtime:
         detail = workflows.read_detail(
             folder,
             github_repo=self.settings.github_repo,
-            running_window=self.settings.running_window_s,
+            running_window=self.settings.stall_after_s,
         )
         # The one place state leaves the reader, so secrets are masked for every outlet.
         return detail.model_copy(update={"state": mask_secrets(detail.state)})

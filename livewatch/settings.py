@@ -50,8 +50,13 @@ class Settings(BaseSettings):
     reconcile_s: float = Field(
         30.0, gt=0, description="seconds between reconciliation checks (full rescans are rarer)"
     )
-    running_window_s: float = Field(
-        300.0, gt=0, description="a workflow written within this many seconds is 'running'"
+    # A workflow that has not finished is "running" while it writes, "stalled" once it has
+    # written nothing for this long (the old --running-window-s, whose "idle" it replaces).
+    stall_after_s: float = Field(
+        600.0,
+        gt=0,
+        description="an unfinished workflow silent this many seconds is 'stalled'",
+        validation_alias=AliasChoices("LIVEWATCH_STALL_AFTER_S", "LIVEWATCH_RUNNING_WINDOW_S"),
     )
     heartbeat_s: float = Field(
         15.0, gt=0, description="seconds between pings to protocol-2 clients; 2 missed drop them"
