@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from livewatch.alerts.rules import Rules
+from livewatch.alerts.service import AlertService
 from livewatch.hub.activity import Activity
 from livewatch.hub.agent_activity import AgentActivity
 from livewatch.hub.event_filter import EventFilter
@@ -91,6 +93,7 @@ class Runtime:
     agent_activity: AgentActivity | None = None
     event_sink: EventSink | None = None
     event_relay: EventRelay | None = None  # behind a broker: Redis's events into the hub's log
+    alerts: AlertService | None = None  # transitions → webhooks, and the alerts panel's feed
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -120,6 +123,7 @@ class Runtime:
 
     def follow_agent_events(self) -> None:
         """Wire the event path: transcripts → hub → store, the pulse and each workflow's now."""
+        self.alerts = build_alerts(self.settings)
         events = self.hub.events
         self.event_rate.follow_events(events)
         if not self.settings.broker:
@@ -159,6 +163,8 @@ class Runtime:
             self.workflow_watcher.prime()
         self.routes_watcher.prime()
         self.activity.follow(self.hub.workflows)  # changes from here on, not the first load
+        if self.alerts is not None:  # transitions from here on: the first load alerts nothing
+            self.alerts.follow(self.hub.workflows)
 
     async def start(self) -> None:
         """Follow changes in supervised background tasks."""
@@ -168,6 +174,8 @@ class Runtime:
             self.spawn("agent activity", self._show_agent_activity)
         if self.event_relay is not None:
             self.spawn("event relay", self.event_relay.run)
+        if self.alerts is not None:
+            self.spawn("alerts", self.alerts.run)
         log.info("[STARTUP] Workflow and routes watchers started")
 
     async def _show_agent_activity(self, stop: asyncio.Event) -> None:
@@ -191,6 +199,8 @@ class Runtime:
         self.begin_shutdown()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=3)
+        if self.alerts is not None:
+            await self.alerts.close()
         if self.event_sink is not None:
             await self.event_sink.close()
         if self.event_store is not None:
@@ -262,6 +272,18 @@ class Runtime:
         if folder.resolve().parent != root.resolve():
             return None
         return folder
+
+
+def build_alerts(settings: Settings) -> AlertService:
+    """The alert rules and webhooks of the settings, on the event database."""
+    rules = Rules(
+        on=frozenset(settings.alert_on),
+        cost_usd=settings.alert_cost_usd,
+        base_url=settings.dashboard_url,
+    )
+    return AlertService(
+        settings.database, rules, settings.alert_webhook, give_up_s=settings.alert_give_up_s
+    )
 
 
 _current: Runtime | None = None

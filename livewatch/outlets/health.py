@@ -45,7 +45,8 @@ def health(rt: Runtime, started_at: float) -> tuple[bool, dict[str, Any]]:
         },
         # The store is "degraded" while it cannot write: the live dashboard goes on from
         # memory, and history resumes when the database is back.
-        "db": rt.event_store.state if rt.event_store is not None else "off",
+        "db": _db_state(rt),
+        "alerts": rt.alerts.status() if rt.alerts is not None else None,
         "events": {
             "seq": hub.events.seq,
             "last_event": _iso(hub.events.last_event_ts),
@@ -60,6 +61,14 @@ def health(rt: Runtime, started_at: float) -> tuple[bool, dict[str, Any]]:
     if (describe_broker := getattr(wf, "describe", None)) is not None:
         report["broker"] = describe_broker()
     return healthy, report
+
+
+def _db_state(rt: Runtime) -> str:
+    """ "degraded" when the event store or the alert outbox cannot use the database."""
+    states = [rt.event_store.state if rt.event_store is not None else "off"]
+    if rt.alerts is not None and rt.alerts.state == "degraded":
+        states.append("degraded")
+    return "degraded" if "degraded" in states else states[0]
 
 
 def _process() -> dict[str, int | None]:
