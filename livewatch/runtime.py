@@ -282,7 +282,11 @@ def build_alerts(settings: Settings) -> AlertService:
         base_url=settings.dashboard_url,
     )
     return AlertService(
-        settings.database, rules, settings.alert_webhook, give_up_s=settings.alert_give_up_s
+        settings.database,
+        rules,
+        settings.alert_webhook,
+        give_up_s=settings.alert_give_up_s,
+        timeout_s=settings.alert_timeout_s,
     )
 
 

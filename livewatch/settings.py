@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     alert_give_up_s: float = Field(
         600.0, gt=0, description="seconds an undelivered alert is retried (backoff and jitter)"
     )
+    alert_timeout_s: float = Field(
+        5.0, gt=0, description="seconds one webhook post may take before it counts as failed"
+    )
     public_url: str | None = Field(
         None, description="this dashboard's address in alert links (default http://HOST:PORT)"
     )

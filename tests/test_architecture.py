@@ -37,14 +37,22 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "livewatch.supervision": ("livewatch.",),
     "livewatch.security": ("livewatch.hub", "livewatch.sources", *ABOVE_THE_HUB),
     # Sources feed the hub and know nothing of who reads it.
-    "livewatch.sources": ABOVE_THE_HUB,
+    "livewatch.sources": (*ABOVE_THE_HUB, "livewatch.alerts"),
     # The store keeps what the hub saw; it never reads the world or serves it.
-    "livewatch.store": ("livewatch.sources", *ABOVE_THE_HUB),
+    "livewatch.store": ("livewatch.sources", *ABOVE_THE_HUB, "livewatch.alerts"),
     # Outlets read the hub (found through the runtime) and never the disk or each other's pages.
     "livewatch.outlets": ("livewatch.sources", "livewatch.broker", "livewatch.demo", "pages"),
     "livewatch.broker": ("livewatch.outlets", "pages", "livewatch.server", "livewatch.cli"),
+    # Alerts follow the hub and keep their outbox in the store; they serve no one directly.
+    "livewatch.alerts": ("livewatch.sources", *ABOVE_THE_HUB),
     # Pages show the hub; they hold no business logic and never read files or sockets.
-    "pages": ("livewatch.sources", "livewatch.store", "livewatch.broker", "livewatch.outlets"),
+    "pages": (
+        "livewatch.sources",
+        "livewatch.store",
+        "livewatch.broker",
+        "livewatch.outlets",
+        "livewatch.alerts",
+    ),
 }
 # Allowed exceptions, each with its reason. Empty today; keep it short.
 ALLOWED: dict[tuple[str, str], str] = {}

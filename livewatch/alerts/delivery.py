@@ -18,7 +18,7 @@ from tenacity import (
     AsyncRetrying,
     RetryError,
     retry_if_exception_type,
-    stop_after_delay,
+    stop_before_delay,
     wait_random_exponential,
 )
 
@@ -27,7 +27,7 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 # A webhook that hangs costs at most this per attempt, and never holds up anything else.
-TIMEOUT = httpx.Timeout(5.0, connect=3.0)
+TIMEOUT_S = 5.0
 RETRY_STATUSES = frozenset({408, 425, 429})
 BACKOFF_MULTIPLIER_S = 0.5
 BACKOFF_MAX_S = 60.0
@@ -41,10 +41,10 @@ class Refused(Exception):
     """The webhook answered in a way retrying will not change."""
 
 
-def client() -> httpx.AsyncClient:
+def client(timeout_s: float = TIMEOUT_S) -> httpx.AsyncClient:
     """One client for every webhook: redirects are not followed (a loop must not trap us)."""
     return httpx.AsyncClient(
-        timeout=TIMEOUT,
+        timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 3.0)),
         follow_redirects=False,
         headers={"User-Agent": "livewatch-alerts"},
         limits=httpx.Limits(max_connections=32),
@@ -87,7 +87,7 @@ async def deliver(
     left = give_up_s - (time.time() - first_try_ms / 1000)
     last: str | None = None
     retrying = AsyncRetrying(
-        stop=stop_after_delay(max(left, 0.0)),
+        stop=stop_before_delay(max(left, 0.0)),
         wait=wait_random_exponential(multiplier=BACKOFF_MULTIPLIER_S, max=BACKOFF_MAX_S),
         retry=retry_if_exception_type(Retryable),
     )

@@ -80,9 +80,9 @@ class Outbox:
                         "created_ms": created,
                     },
                 )
-                if stored.rowcount != 1:
-                    continue  # seen before: its deliveries exist already, never send again
-                new += 1
+                new += stored.rowcount == 1
+                # Seen before (by another replica, or before a restart): a webhook that has
+                # its delivery keeps it, so nothing is ever sent twice to one webhook.
                 for target in self.targets:
                     connection.execute(
                         self._insert(alert_deliveries).on_conflict_do_nothing(),

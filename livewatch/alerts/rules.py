@@ -90,10 +90,11 @@ def _alert(event: str, suffix: str, record: Record, rules: Rules) -> Alert:
 
 def describe(event: str, record: Record, rules: Rules, link: str) -> str:
     """One human line, e.g. "Workflow a1b2c3d4 (issue #42) failed in build · $1.20 · <link>"."""
+    phase, since = record.get("phase"), record.get("updated_at")
     what = {
-        "failed": f"failed in {record.get('phase')}",
+        "failed": f"failed in {phase}",
         "completed": "completed",
-        "stalled": f"stalled in {record.get('phase')}: nothing written since {record.get('updated_at')}",
+        "stalled": f"stalled in {phase}: nothing written since {since}",
         "error": "has a broken adw_state.json",
         "cost": f"crossed ${rules.cost_usd:g}" if rules.cost_usd is not None else "cost",
     }[event]

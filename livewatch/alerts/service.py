@@ -24,7 +24,7 @@ from livewatch.alerts.outbox import Claim, Outbox, feed_row, now_ms, target_of
 from livewatch.alerts.rules import Alert, Rules, alerts_for
 from livewatch.hub.collection import Change, Collection
 from livewatch.security.secrets import mask_url
-from livewatch.store.database import database_url, open_engine
+from livewatch.store.database import BUSY_TIMEOUT_MS, database_url, open_engine
 
 log = logging.getLogger("livewatch.alerts")
 
@@ -43,13 +43,22 @@ class AlertService:
     """Alerts for one process: rules in, webhook posts out, and a live feed of the newest."""
 
     def __init__(
-        self, db: str, rules: Rules, webhooks: list[str], *, give_up_s: float = 600.0
+        self,
+        db: str,
+        rules: Rules,
+        webhooks: list[str],
+        *,
+        give_up_s: float = 600.0,
+        timeout_s: float = delivery.TIMEOUT_S,
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
     ) -> None:
         self.rules = rules
         self.give_up_s = give_up_s
+        self.timeout_s = timeout_s
         self._urls = {target_of(url): url for url in webhooks}
         owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.outbox = Outbox(open_engine(database_url(db)), owner, self._urls)
+        engine = open_engine(database_url(db), busy_timeout_ms=busy_timeout_ms)
+        self.outbox = Outbox(engine, owner, self._urls)
         # The newest alerts with their delivery, for the panel and GET /api/alerts.
         self.feed = Collection("alerts", key=lambda r: str(r["key"]), history_size=100)
         self.state = "starting"  # then "ok", or "degraded" while the database fails
@@ -97,7 +106,7 @@ class AlertService:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Store, claim and read back until `stop`; database errors only degrade it."""
-        self._http = self._http or delivery.client()
+        self._http = self._http or delivery.client(self.timeout_s)
         renewed = time.monotonic()
         while not stop.is_set():
             try:

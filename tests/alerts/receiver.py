@@ -16,6 +16,7 @@ from typing import Any
 class Receiver:
     def __init__(self, mode: str = "ok", *, failures: int = 1) -> None:
         self.mode = mode
+        self.path = f"/services/T000/B000/secret-token-{mode}"  # kept if the mode changes
         self.failures = failures
         self.posts: list[dict[str, Any]] = []
         self.lock = threading.Lock()
@@ -45,7 +46,7 @@ class Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
     def answer(self, count: int) -> int | None:
         if self.mode == "hang":
@@ -59,7 +60,7 @@ class Receiver:
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/services/T000/B000/secret-token-{self.mode}"
+        return f"http://{host}:{port}{self.path}"
 
     def bodies(self) -> list[dict[str, Any]]:
         with self.lock:
