@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 EVENTS = ("failed", "completed", "stalled", "error")
@@ -11,6 +13,8 @@ DEFAULT_EVENTS = ("failed", "stalled")
 NOTIFY_EVENTS = frozenset({"failed", "stalled"})
 
 Record = dict[str, Any]
+# A workflow first seen this soon after its last write is news, not backlog.
+FRESH_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -32,14 +36,20 @@ class Alert:
     body: dict[str, Any] = field(hash=False)
 
 
-def alerts_for(before: Record | None, after: Record, rules: Rules) -> list[Alert]:
-    """The alerts one record change makes; none for a record seen for the first time.
+def alerts_for(
+    before: Record | None, after: Record, rules: Rules, *, now: float | None = None
+) -> list[Alert]:
+    """The alerts one record change makes.
 
-    A first sighting (a start, a replica joining) is no transition: the status may be a day
-    old, and every replica and restart would alert for the whole backlog.
+    `before` is None for a workflow seen for the first time since the start. It alerts only
+    when it was written in the last FRESH_S (a run that failed at once); an older one is a
+    backlog (a replica catching up with Redis), which would alert every replica and restart.
     """
     if before is None:
-        return []
+        written = _epoch(after.get("updated_at"))
+        if written is None or abs((time.time() if now is None else now) - written) > FRESH_S:
+            return []
+        before = {}
     found = []
     status = after.get("status")
     if status != before.get("status") and status in rules.on:
@@ -48,6 +58,13 @@ def alerts_for(before: Record | None, after: Record, rules: Rules) -> list[Alert
     if limit is not None and _usd(after) >= limit > _usd(before):
         found.append(_alert("cost", f"cost:{limit:g}", after, rules))
     return found
+
+
+def _epoch(iso: Any) -> float | None:
+    try:
+        return datetime.fromisoformat(str(iso)).timestamp()
+    except ValueError:
+        return None
 
 
 def _usd(record: Record) -> float:

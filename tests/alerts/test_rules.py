@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from livewatch.alerts.rules import Rules, alerts_for
@@ -21,8 +22,12 @@ def wf(status: str, **fields: Any) -> dict[str, Any]:
     return record | fields
 
 
-def test_a_first_sighting_is_no_transition() -> None:
-    assert alerts_for(None, wf("failed"), RULES) == []
+def test_a_first_sighting_alerts_only_when_it_is_news() -> None:
+    written = datetime.fromisoformat(wf("failed")["updated_at"]).timestamp()
+    assert alerts_for(None, wf("failed"), RULES, now=written + 3600) == []  # a backlog
+    fresh = alerts_for(None, wf("failed"), RULES, now=written + 5)  # a run that failed at once
+    assert [a.key for a in fresh] == ["a1b2c3d4:failed:build"]
+    assert alerts_for(None, wf("running"), RULES, now=written + 5) == []
 
 
 def test_failed_alerts_once_per_phase_with_a_body_slack_and_discord_take() -> None:
