@@ -16,7 +16,9 @@ COPY pyproject.toml README.md ./
 COPY livewatch ./livewatch
 COPY pages ./pages
 COPY agents ./agents
-RUN pip install --no-cache-dir . && mkdir -p /agents /data && chown livewatch /agents /data
+# The package itself, from this folder (nothing to pin), with the PostgreSQL driver for --db.
+# hadolint ignore=DL3013
+RUN pip install --no-cache-dir ".[postgres]" && mkdir -p /agents /data && chown livewatch /agents /data
 COPY docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
 
 USER 10001

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from postgres_server import PostgresServer, why_unavailable
 from websockets.asyncio.client import ClientConnection
 
 from livewatch.store import EventStore
@@ -79,3 +80,22 @@ def store(db: Path) -> Iterator[EventStore]:
     opened = EventStore.open(db, retention_days=None, max_events=None)
     yield opened
     opened.close()
+
+
+# A real PostgreSQL (tests/postgres_server.py): one cluster per run, a fresh database per test.
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    if reason := why_unavailable():
+        pytest.skip(reason)
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """An SQLAlchemy URL (`postgresql+psycopg://…`) of a new, empty database."""
+    with postgres_server.fresh_database() as url:
+        yield url

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,15 @@ from store_helpers import event
 
 from livewatch.hub.events import EVENT_FIELDS
 from livewatch.store import EventStore
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, db: Path) -> Iterator[EventStore]:
+    """The same store on either database: replicas share a PostgreSQL one."""
+    where = str(db) if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    opened = EventStore.open(where, retention_days=None, max_events=None)
+    yield opened
+    opened.close()
 
 
 def seqs(rows: list[dict[str, object]]) -> list[object]:

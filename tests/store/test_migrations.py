@@ -38,9 +38,13 @@ def test_head_is_the_newest_revision() -> None:
     assert MIGRATIONS.is_dir() and (MIGRATIONS / "env.py").is_file()
 
 
-def test_migration_creates_the_schema_of_the_metadata(db: Path) -> None:
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_migration_creates_the_schema_of_the_metadata(
+    request: pytest.FixtureRequest, db: Path, dialect: str
+) -> None:
     db.parent.mkdir()
-    engine = open_engine(database_url(db))
+    url = database_url(db) if dialect == "sqlite" else request.getfixturevalue("postgres_url")
+    engine = open_engine(url)
     migrate(engine)
     with engine.connect() as connection:
         assert current_revision(connection) == HEAD
