@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from livewatch.alerts.rules import Alert
+from livewatch.alerts.rules import NOTIFY_EVENTS, Alert
 from livewatch.store.database import migrate, writing
 from livewatch.store.schema import alert_deliveries, alerts
 
@@ -224,4 +224,5 @@ def feed_row(
         "delivery": delivery_of([d.state for d in deliveries]),
         "attempts": sum(d.attempts for d in deliveries),
         "last_error": errors[-1] if errors else None,
+        "notify": body.get("event") in NOTIFY_EVENTS,  # the browser's opt-in notifications
     }

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import wait_for
-from receiver import Receiver
+from webhook_receiver import Receiver
 
 from livewatch.alerts.outbox import Outbox, target_of
 from livewatch.alerts.rules import Alert

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import wait_for
-from receiver import Receiver
+from webhook_receiver import Receiver
 
 from livewatch.testing import LiveServer
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from receiver import Receiver
+from webhook_receiver import Receiver
 
 from livewatch.alerts import delivery
 

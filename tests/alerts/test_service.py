@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from receiver import Receiver
+from webhook_receiver import Receiver
 
 from livewatch.alerts.rules import Rules
 from livewatch.alerts.service import AlertService
