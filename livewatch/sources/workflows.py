@@ -10,8 +10,7 @@ Status, first match wins: 1) "error" when adw_state.json can't be used; 2) the s
 last non-empty line of the ship phase's execution.log matches /complete|success|shipped/i;
 5) "running" when the newest mtime in the folder is within `running_window` seconds of now
 (either way; the server passes `--stall-after-s`); 6) otherwise "stalled": it never finished
-and has gone quiet. "idle" is
-left for a state file that says so itself.
+and has gone quiet. "idle" is left for a state file that says so itself.
 
 Every function here is pure (I/O only inside the given folder) and never raises on folder
 content: the server feeds it whatever the agents wrote, so a bad file becomes an `error` record,
