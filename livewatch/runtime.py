@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from livewatch.alerts.rules import Rules
+from livewatch.alerts.service import AlertService
 from livewatch.history.service import History
 from livewatch.hub.activity import Activity
 from livewatch.hub.agent_activity import AgentActivity
@@ -93,6 +95,7 @@ class Runtime:
     event_sink: EventSink | None = None
     event_relay: EventRelay | None = None  # behind a broker: Redis's events into the hub's log
     history: History | None = None  # run history (issue #15), in the event store's database
+    alerts: AlertService | None = None  # transitions → webhooks, and the alerts panel's feed
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -129,6 +132,7 @@ class Runtime:
 
     def follow_agent_events(self) -> None:
         """Wire the event path: transcripts → hub → store, the pulse and each workflow's now."""
+        self.alerts = build_alerts(self.settings)
         events = self.hub.events
         self.event_rate.follow_events(events)
         if not self.settings.broker:
@@ -171,6 +175,8 @@ class Runtime:
             self.history.restore_activity(self.activity)
             self.history.follow(self.hub.workflows, self.hub.events)
         self.activity.follow(self.hub.workflows)  # changes from here on, not the first load
+        if self.alerts is not None:  # transitions from here on: the first load alerts nothing
+            self.alerts.follow(self.hub.workflows)
 
     async def start(self) -> None:
         """Follow changes in supervised background tasks."""
@@ -186,6 +192,8 @@ class Runtime:
             if isinstance(self.workflow_watcher, WorkflowWatcher):
                 agents_dir = self.settings.agents_dir
                 self.spawn("history backfill", lambda stop: history.run_backfill(agents_dir, stop))
+        if self.alerts is not None:
+            self.spawn("alerts", self.alerts.run)
         log.info("[STARTUP] Workflow and routes watchers started")
 
     async def _show_agent_activity(self, stop: asyncio.Event) -> None:
@@ -209,6 +217,8 @@ class Runtime:
         self.begin_shutdown()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=3)
+        if self.alerts is not None:
+            await self.alerts.close()
         if self.event_sink is not None:
             await self.event_sink.close()
         if self.history is not None:  # first: it writes through the event store's engine
@@ -234,7 +244,7 @@ class Runtime:
         detail = workflows.read_detail(
             folder,
             github_repo=self.settings.github_repo,
-            running_window=self.settings.running_window_s,
+            running_window=self.settings.stall_after_s,
         )
         # The one place state leaves the reader, so secrets are masked for every outlet.
         return detail.model_copy(update={"state": mask_secrets(detail.state)})
@@ -282,6 +292,22 @@ class Runtime:
         if folder.resolve().parent != root.resolve():
             return None
         return folder
+
+
+def build_alerts(settings: Settings) -> AlertService:
+    """The alert rules and webhooks of the settings, on the event database."""
+    rules = Rules(
+        on=frozenset(settings.alert_on),
+        cost_usd=settings.alert_cost_usd,
+        base_url=settings.dashboard_url,
+    )
+    return AlertService(
+        settings.database,
+        rules,
+        settings.alert_webhook,
+        give_up_s=settings.alert_give_up_s,
+        timeout_s=settings.alert_timeout_s,
+    )
 
 
 _current: Runtime | None = None

@@ -13,7 +13,7 @@ from nicegui.server import Server
 
 from livewatch import runtime
 from livewatch.demo.simulator import Simulator
-from livewatch.outlets import api, events_api, history_api, hooks_api
+from livewatch.outlets import alerts_api, api, events_api, history_api, hooks_api
 from livewatch.page_loader import bundled_pages_dir, load_pages
 from livewatch.security.access import AccessMiddleware, AccessPolicy
 from livewatch.settings import Settings
@@ -46,6 +46,7 @@ def create(settings: Settings, *, demo: bool = False) -> runtime.Runtime:
     app.include_router(events_api.router)
     app.include_router(hooks_api.router)  # its /api/themes 404s too
     app.include_router(history_api.router)  # before the API's JSON-404 catch-all too
+    app.include_router(alerts_api.router)
     app.include_router(api.router)
     rt = runtime.Runtime.build(settings, own_routes=lambda: routes.introspect(app))
     runtime.install(rt)

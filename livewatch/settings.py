@@ -50,8 +50,13 @@ class Settings(BaseSettings):
     reconcile_s: float = Field(
         30.0, gt=0, description="seconds between reconciliation checks (full rescans are rarer)"
     )
-    running_window_s: float = Field(
-        300.0, gt=0, description="a workflow written within this many seconds is 'running'"
+    # A workflow that has not finished is "running" while it writes, "stalled" once it has
+    # written nothing for this long (the old --running-window-s, whose "idle" it replaces).
+    stall_after_s: float = Field(
+        600.0,
+        gt=0,
+        description="an unfinished workflow silent this many seconds is 'stalled'",
+        validation_alias=AliasChoices("LIVEWATCH_STALL_AFTER_S", "LIVEWATCH_RUNNING_WINDOW_S"),
     )
     heartbeat_s: float = Field(
         15.0, gt=0, description="seconds between pings to protocol-2 clients; 2 missed drop them"
@@ -96,7 +101,39 @@ class Settings(BaseSettings):
         500.0, gt=0, description="POST /events per second allowed per source_app; more get 429"
     )
 
-    @field_validator("allow_origin", mode="before")
+    # Alerts (livewatch/alerts/): which transitions, and where they are posted.
+    alert_webhook: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="POST each alert as JSON to this URL (repeat, or comma-separate); Slack "
+        "and Discord incoming webhooks take it as it is",
+    )
+    alert_on: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["failed", "stalled"],
+        description="the statuses that alert when a workflow enters them: any of failed, "
+        "completed, stalled, error",
+    )
+    alert_cost_usd: float | None = Field(
+        None, gt=0, description="also alert once when a run's cost crosses this many USD"
+    )
+    alert_give_up_s: float = Field(
+        600.0, gt=0, description="seconds an undelivered alert is retried (backoff and jitter)"
+    )
+    alert_timeout_s: float = Field(
+        5.0, gt=0, description="seconds one webhook post may take before it counts as failed"
+    )
+    public_url: str | None = Field(
+        None, description="this dashboard's address in alert links (default http://HOST:PORT)"
+    )
+
+    @field_validator("alert_on")
+    @classmethod
+    def _check_alert_on(cls, value: list[str]) -> list[str]:
+        events = [e.strip().lower() for item in value for e in item.split(",") if e.strip()]
+        if unknown := set(events) - {"failed", "completed", "stalled", "error"}:
+            raise ValueError(f"unknown alert event(s) {sorted(unknown)}")
+        return events
+
+    @field_validator("allow_origin", "alert_webhook", "alert_on", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         return (
@@ -121,6 +158,11 @@ class Settings(BaseSettings):
         digest = hashlib.sha256(str(root).encode()).hexdigest()[:10]
         state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
         return str(state / "livewatch" / f"{_label(root.name)}-{digest}.db")
+
+    @property
+    def dashboard_url(self) -> str:
+        """Where alert links point: `--public-url`, else the address served on."""
+        return self.public_url or f"http://{self.host}:{self.port}"
 
     @property
     def exposed(self) -> bool:

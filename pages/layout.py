@@ -36,6 +36,7 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("/events", "Events", "nav-events"),
     ("/history", "History", "nav-history"),
     ("/routes", "Routes", "nav-routes"),
+    ("/alerts", "Alerts", "nav-alerts"),
 )
 
 # socket.io-client Manager options. Its defaults back off to 5 s with ±50% jitter and wait
@@ -274,6 +275,9 @@ def frame(active: str, last_change_ts: float | None = None) -> Header:
         with ui.row().classes("items-center gap-1 text-sm"):
             ui.label("Updated")
             last_updated = ui.element("span").props("data-testid=last-updated")
+        from .alerts_panel import notify_toggle  # late: the panel imports this module
+
+        notify_toggle()
         ui.button(icon="contrast").props(
             'flat round dense color=white data-testid=dark-toggle aria-label="Toggle dark mode"'
         ).on("click", js_handler="() => window.lwToggleDark()")

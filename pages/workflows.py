@@ -24,6 +24,7 @@ from livewatch.hub.activity import Activity
 from livewatch.hub.collection import Change, Collection
 from livewatch.hub.records import PHASES
 
+from .alerts_panel import alerts_panel
 from .layout import follow, frame
 
 COLUMNS: list[dict[str, Any]] = [
@@ -293,6 +294,7 @@ def workflows_page() -> None:
                 activity.total_label()
             activity.bar_chart()
         table = WorkflowsTable(workflows, title)
+        alerts_panel(limit=5)
 
     async def on_change(batch: list[Change]) -> None:
         header.touch(workflows.last_change_ts)

@@ -37,17 +37,25 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "livewatch.supervision": ("livewatch.",),
     "livewatch.security": ("livewatch.hub", "livewatch.sources", *ABOVE_THE_HUB),
     # Sources feed the hub and know nothing of who reads it.
-    "livewatch.sources": ABOVE_THE_HUB,
+    "livewatch.sources": (*ABOVE_THE_HUB, "livewatch.alerts"),
     # The store keeps what the hub saw; it never reads the world or serves it.
-    "livewatch.store": ("livewatch.sources", *ABOVE_THE_HUB),
+    "livewatch.store": ("livewatch.sources", *ABOVE_THE_HUB, "livewatch.alerts"),
     # Outlets read the hub (found through the runtime) and never the disk or each other's pages.
     "livewatch.outlets": ("livewatch.sources", "livewatch.broker", "livewatch.demo", "pages"),
     "livewatch.broker": ("livewatch.outlets", "pages", "livewatch.server", "livewatch.cli"),
     # History folds what the hub saw into the store, and reads the disk for its backfill;
     # it serves nobody: outlets and pages reach it through the runtime.
     "livewatch.history": ABOVE_THE_HUB,
+    # Alerts follow the hub and keep their outbox in the store; they serve no one directly.
+    "livewatch.alerts": ("livewatch.sources", *ABOVE_THE_HUB),
     # Pages show the hub; they hold no business logic and never read files or sockets.
-    "pages": ("livewatch.sources", "livewatch.store", "livewatch.broker", "livewatch.outlets"),
+    "pages": (
+        "livewatch.sources",
+        "livewatch.store",
+        "livewatch.broker",
+        "livewatch.outlets",
+        "livewatch.alerts",
+    ),
 }
 # Allowed exceptions, each with its reason. Empty today; keep it short.
 ALLOWED: dict[tuple[str, str], str] = {}

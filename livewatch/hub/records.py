@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 PHASES: tuple[str, ...] = ("plan", "build", "test", "review", "document", "ship")
 
 Phase = Literal["plan", "build", "test", "review", "document", "ship"]
-Status = Literal["running", "completed", "failed", "idle", "error"]
+Status = Literal["running", "completed", "failed", "idle", "error", "stalled"]
 
 
 class AgentNow(BaseModel):

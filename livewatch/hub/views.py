@@ -30,6 +30,7 @@ STATUS_COLORS: dict[str, str] = {
     "failed": "red",
     "idle": "grey",
     "error": "deep-orange",
+    "stalled": "orange",
 }
 METHOD_COLORS: dict[str, str] = {
     "GET": "blue",

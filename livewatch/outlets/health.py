@@ -47,6 +47,7 @@ def health(rt: Runtime, started_at: float) -> tuple[bool, dict[str, Any]]:
         # memory, and history resumes when the database is back.
         "db": _db_state(rt),
         "history": rt.history.status() if rt.history is not None else None,
+        "alerts": rt.alerts.status() if rt.alerts is not None else None,
         "events": {
             "seq": hub.events.seq,
             "last_event": _iso(hub.events.last_event_ts),
@@ -78,8 +79,12 @@ def _process() -> dict[str, int | None]:
 
 
 def _db_state(rt: Runtime) -> str:
-    """ "degraded" while either writer of the database (events, history) cannot write."""
+    """ "degraded" while any user of the database (events, history, alerts) cannot use it."""
     if rt.event_store is None:
         return "off"
-    states = {rt.event_store.state, rt.history.store.state if rt.history is not None else "ok"}
+    states = {
+        rt.event_store.state,
+        rt.history.store.state if rt.history is not None else "ok",
+        rt.alerts.state if rt.alerts is not None else "ok",
+    }
     return "degraded" if "degraded" in states else "ok"

@@ -27,3 +27,10 @@ def mask_secrets(value: Any, keep: frozenset[str] = frozenset()) -> Any:
     if isinstance(value, list):
         return [mask_secrets(v, keep) for v in value]
     return value
+
+
+def mask_url(url: str) -> str:
+    """A URL fit for logs: its scheme and host only (a Slack webhook's path is its token)."""
+    scheme, _, rest = url.partition("://")
+    host = rest.split("/", 1)[0].rsplit("@", 1)[-1]  # and never `user:password@`
+    return f"{scheme}://{host}/{MASK}" if rest else MASK

@@ -53,7 +53,7 @@ def start(settings: Settings) -> FirstScan | None:
             names=share,
             now=now,
             github_repo=settings.github_repo,
-            running_window=settings.running_window_s,
+            running_window=settings.stall_after_s,
         )
         for share in shares
     ]

@@ -20,7 +20,7 @@ from typing import Literal
 import watchfiles
 
 from livewatch import metrics
-from livewatch.hub.collection import Collection
+from livewatch.hub.collection import Change, Collection
 from livewatch.hub.records import Route
 from livewatch.settings import Settings
 from livewatch.sources import workflows
@@ -46,6 +46,9 @@ TORN_RETRY_S = 0.25
 RECONCILE_DUTY = 1000
 # A workflow whose only news is transcript lines is re-read at most this often.
 TRANSCRIPT_REFRESH_S = 1.0
+# How often running workflows' last writes are held against --stall-after-s: a workflow
+# turns "stalled" within about this long of crossing it.
+STALL_CHECK_S = 1.0
 ROUTES_DEBOUNCE_MS = 1600  # watchfiles' default: an editor's save is often several writes
 
 
@@ -67,7 +70,7 @@ class WorkflowWatcher:
         collection: Collection,
         *,
         github_repo: str | None = None,
-        running_window_s: float = 300.0,
+        running_window_s: float = 600.0,
         debounce_ms: int = 200,
         step_ms: int = 8,
         reconcile_s: float = 30.0,
@@ -92,6 +95,10 @@ class WorkflowWatcher:
         # once, and their workflows are re-read at most once per TRANSCRIPT_REFRESH_S.
         self.transcripts: TranscriptFeed | None = None
         self._transcript_touched: set[str] = set()
+        # Each running workflow's newest write (epoch s), kept from the hub's changes, so the
+        # stall check costs O(running workflows) a second, not a pass over every record.
+        self._running: dict[str, float] = {}
+        collection.observe(self._track_running)
 
     @classmethod
     def from_settings(cls, settings: Settings, collection: Collection) -> WorkflowWatcher:
@@ -99,7 +106,7 @@ class WorkflowWatcher:
             settings.agents_dir,
             collection,
             github_repo=settings.github_repo,
-            running_window_s=settings.running_window_s,
+            running_window_s=settings.stall_after_s,
             debounce_ms=settings.debounce_ms,
             step_ms=settings.step_ms,
             reconcile_s=settings.reconcile_s,
@@ -231,6 +238,7 @@ class WorkflowWatcher:
         root_id = _inode(self.agents_dir)
         reconciler = asyncio.create_task(self._reconcile_loop(stop, session_end, root_id))
         touched = asyncio.create_task(self._refresh_touched(stop, session_end))
+        stalls = asyncio.create_task(self._stall_loop(stop, session_end))
         events, self._events = self._events or self._file_events(), None
         closer = asyncio.create_task(_close_on(events, stop, session_end))
         try:
@@ -265,6 +273,7 @@ class WorkflowWatcher:
             session_end.set()
             reconciler.cancel()
             touched.cancel()
+            stalls.cancel()
             closer.cancel()
             events.close()
 
@@ -307,14 +316,26 @@ class WorkflowWatcher:
                 ids, self._transcript_touched = self._transcript_touched, set()
                 await self.refresh(ids)
 
+    def _track_running(self, change: Change) -> None:
+        for record in change.upsert:
+            adw_id = str(record["adw_id"])
+            if record.get("status") == "running":
+                self._running[adw_id] = _epoch(record.get("updated_at"))
+            else:
+                self._running.pop(adw_id, None)
+        for adw_id in change.remove:
+            self._running.pop(adw_id, None)
+
     def expired_running(self) -> set[str]:
-        """Workflows shown as running whose newest write has left the running window."""
+        """Workflows shown as running whose newest write is older than --stall-after-s."""
         cutoff = time.time() - self.running_window_s
-        return {
-            str(r["adw_id"])
-            for r in self.collection.records()
-            if r.get("status") == "running" and _epoch(r.get("updated_at")) < cutoff
-        }
+        return {adw_id for adw_id, written in self._running.items() if written < cutoff}
+
+    async def _stall_loop(self, stop: asyncio.Event, session_end: asyncio.Event) -> None:
+        """Re-read, once a second, just the running workflows that crossed the threshold."""
+        while not await sleep_unless(stop, STALL_CHECK_S) and not session_end.is_set():
+            if expired := self.expired_running():
+                await self.refresh(expired)
 
     async def _reconcile_loop(
         self, stop: asyncio.Event, session_end: asyncio.Event, root_id: tuple[int, int] | None
@@ -326,11 +347,8 @@ class WorkflowWatcher:
                 return
             # Space full passes by RECONCILE_DUTY times their own length, so this safety net
             # stays near 0.1% of a core however large the tree (a 3 s pass: every 50 min).
+            # (What time alone changes, running turning stalled, is `_stall_loop`'s work.)
             if time.monotonic() - last < self.last_reconcile_s * RECONCILE_DUTY:
-                # In between, re-read only what time alone changes: a "running" workflow
-                # turns "idle" once its newest write leaves the running window.
-                if expired := self.expired_running():
-                    await self.refresh(expired)
                 continue
             fixed = await self.reconcile()
             last = time.monotonic()

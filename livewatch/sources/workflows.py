@@ -5,10 +5,12 @@ phase that ran, and one `<agent_name>/raw_output.jsonl` per agent, whose last `r
 carries the agent's outcome and cost.
 
 Status, first match wins: 1) "error" when adw_state.json can't be used; 2) the state's own
-`status` field when it is running/completed/failed/idle; 3) "failed" when any agent's last result
-line has `is_error: true`; 4) "completed" when the last non-empty line of the ship phase's
-execution.log matches /complete|success|shipped/i; 5) "running" when the newest mtime in the
-folder is within `running_window` seconds of now (either way); 6) otherwise "idle".
+`status` field when it is completed/failed/idle (a declared "running" goes to rule 5);
+3) "failed" when any agent's last result line has `is_error: true`; 4) "completed" when the
+last non-empty line of the ship phase's execution.log matches /complete|success|shipped/i;
+5) "running" when the newest mtime in the folder is within `running_window` seconds of now
+(either way; the server passes `--stall-after-s`); 6) otherwise "stalled": it never finished
+and has gone quiet. "idle" is left for a state file that says so itself.
 
 Every function here is pure (I/O only inside the given folder) and never raises on folder
 content: the server feeds it whatever the agents wrote, so a bad file becomes an `error` record,
@@ -77,7 +79,7 @@ def read_workflow(
     *,
     github_repo: str | None = None,
     now: float | None = None,
-    running_window: float = 300.0,
+    running_window: float = 600.0,
 ) -> Workflow:
     """Read one workflow folder into a `Workflow` record; never raises."""
     record = _read(
@@ -96,7 +98,7 @@ def read_detail(
     *,
     github_repo: str | None = None,
     now: float | None = None,
-    running_window: float = 300.0,
+    running_window: float = 600.0,
     log_lines: int = 50,
 ) -> WorkflowDetail:
     """Read one workflow folder with its state, phase timeline, log tails and agents."""
@@ -118,7 +120,7 @@ def scan(
     *,
     github_repo: str | None = None,
     now: float | None = None,
-    running_window: float = 300.0,
+    running_window: float = 600.0,
     names: Iterable[str] | None = None,
 ) -> list[Workflow]:
     """Read every workflow folder directly under `agents_dir` (or just `names`), by adw_id."""
@@ -570,17 +572,20 @@ def _status(
     if error is not None:
         return "error"
     declared = state.get("status")
-    if isinstance(declared, str) and declared.strip().lower() in _STATE_STATUSES:
-        return declared.strip().lower()
+    declared = declared.strip().lower() if isinstance(declared, str) else None
+    # abs(): a clock-skewed mtime far in the future must not read as "running" forever.
+    quiet = not (found.newest > 0 and abs(now - found.newest) <= running_window)
+    if declared == "running":
+        # A state that says "running" but has gone quiet is exactly what "stalled" flags.
+        return "stalled" if quiet else "running"
+    if declared in _STATE_STATUSES:
+        return declared
     if any(agent.is_error is True for agent in found.agents):
         return "failed"
     ship = found.phases.get("ship")
     if ship is not None and ship.last_line is not None and _SHIPPED.search(ship.last_line):
         return "completed"
-    # abs(): a clock-skewed mtime far in the future must not read as "running" forever.
-    if found.newest > 0 and abs(now - found.newest) <= running_window:
-        return "running"
-    return "idle"
+    return "stalled" if quiet else "running"
 
 
 def _timeline(phase: str, status: str, phases: dict[str, _PhaseInfo]) -> list[PhaseStep]:

@@ -154,3 +154,35 @@ activity_minutes = Table(
     Column("minute", BigInteger, primary_key=True),  # epoch seconds of the minute's start
     Column("count", BigInteger, nullable=False),
 )
+
+
+# Alerts (livewatch/alerts/): one row per workflow transition, keyed so that every replica
+# and every restart that sees the same transition writes the same row once.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("key", String, primary_key=True),  # "<adw_id>:<event>:<what makes it unique>"
+    Column("event", String, nullable=False),  # failed, completed, stalled, error, cost
+    Column("adw_id", String, nullable=False),
+    Column("body", Text, nullable=False),  # the JSON every webhook is sent
+    Column("created_ms", BigInteger, nullable=False),
+    Index(None, "created_ms"),  # the panel's newest first
+)
+
+# One delivery per alert and webhook, so a webhook that took it is never sent it again
+# while another is still retried. Claimed with a lease: a replica that dies mid-delivery
+# leaves it to another (or to itself after a restart) once the lease runs out.
+alert_deliveries = Table(
+    "alert_deliveries",
+    metadata,
+    Column("key", String, primary_key=True),
+    Column("target", String, primary_key=True),  # a digest of the URL: the URL is a secret
+    Column("state", String, nullable=False),  # pending, delivered, failed
+    Column("attempts", Integer, nullable=False),
+    Column("first_try_ms", BigInteger),  # retries stop 10 minutes after this
+    Column("lease_owner", String),
+    Column("lease_until_ms", BigInteger),
+    Column("done_ms", BigInteger),
+    Column("last_error", String),
+    Index(None, "state", "lease_until_ms"),  # what is left to claim
+)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -95,17 +96,25 @@ async def test_supervise_restarts_a_crashed_loop_with_backoff(
     assert "[WATCH] flaky crashed; restarting" in caplog.text
 
 
-async def test_running_turns_idle_without_any_file_event(tmp_path: Path) -> None:
+async def test_running_turns_stalled_within_a_second_without_any_file_event(
+    tmp_path: Path,
+) -> None:
     agents = tmp_path / "agents"
     agents.mkdir()
-    server = LiveServer(agents, args=["--running-window-s", "1", "--reconcile-s", "0.5"])
+    # Reconciliation far away: only the 1 Hz stall check can make the change in time.
+    server = LiveServer(agents, args=["--stall-after-s", "2", "--reconcile-s", "600"])
     server.start()
     try:
         async with connect(server.ws_url("/ws/workflows")) as ws:
             await recv_json(ws)
             server.agents.write("aaaa1111")
+            written = time.time()
             await recv_until(ws, lambda m: by_id(m)["aaaa1111"]["status"] == "running")
-            await recv_until(ws, lambda m: by_id(m)["aaaa1111"]["status"] == "idle", timeout=5)
+            await recv_until(ws, lambda m: by_id(m)["aaaa1111"]["status"] == "stalled", timeout=6)
+            after = time.time() - written
+            assert 1.9 <= after <= 2.0 + 1.5, after  # the threshold, then at most ~1 s more
+            server.agents.write("aaaa1111", issue_number=7)  # the next write: running again
+            await recv_until(ws, lambda m: by_id(m)["aaaa1111"]["status"] == "running")
     finally:
         server.stop()
 

@@ -137,7 +137,7 @@ def test_a_seed_folder_reads_into_typed_fields(tmp_path: Path) -> None:
         issue_number=42,
         phase="plan",
         github_url=None,
-        status="idle",
+        status="stalled",
         issue_class="/feature",
         branch_name=f"feature-issue-42-adw-{ADW}-csv-export",
         model_set="base",
@@ -219,7 +219,7 @@ def test_phase_ignores_files_and_symlinks_named_like_phase_folders(tmp_path: Pat
     (folder / "adw_ship_iso").symlink_to(outside)
 
     wf = read_workflow(folder, now=NOW)
-    assert (wf.phase, wf.status) == ("build", "idle")
+    assert (wf.phase, wf.status) == ("build", "stalled")
 
 
 @pytest.mark.parametrize(
@@ -286,7 +286,7 @@ def test_status_declared_in_state_wins_over_agents(tmp_path: Path) -> None:
 
 def test_status_unknown_declared_value_is_ignored(tmp_path: Path) -> None:
     folder = make_workflow(tmp_path, state=state_for(status="paused"))
-    assert read_workflow(folder, now=NOW).status == "idle"
+    assert read_workflow(folder, now=NOW).status == "stalled"
 
 
 def test_status_failed_when_an_agents_last_result_is_an_error(tmp_path: Path) -> None:
@@ -305,7 +305,7 @@ def test_status_failed_when_an_agents_last_result_is_an_error(tmp_path: Path) ->
         ("2026-11-21 09:40:11 - INFO - Ship phase completed successfully", "completed"),
         ("PR merged, SHIPPED", "completed"),
         ("Success", "completed"),
-        ("2026-11-21 09:40:02 - INFO - Merging branch into main", "idle"),
+        ("2026-11-21 09:40:02 - INFO - Merging branch into main", "stalled"),
     ],
 )
 def test_status_completed_from_the_ship_logs_last_line(
@@ -316,10 +316,10 @@ def test_status_completed_from_the_ship_logs_last_line(
     assert read_workflow(folder, now=NOW).status == expected
 
 
-def test_status_running_within_the_window_then_idle(tmp_path: Path) -> None:
+def test_status_running_within_the_window_then_stalled(tmp_path: Path) -> None:
     folder = make_workflow(tmp_path, mtime=NOW - 10)
     assert read_workflow(folder, now=NOW).status == "running"
-    assert read_workflow(folder, now=NOW + 600).status == "idle"
+    assert read_workflow(folder, now=NOW + 600).status == "stalled"
     assert read_workflow(folder, now=NOW + 600, running_window=900).status == "running"
 
 
@@ -545,7 +545,7 @@ def test_symlinked_agent_and_phase_folders_are_ignored(tmp_path: Path, outside: 
     detail = read_detail(folder, now=NOW)
 
     assert [a.name for a in detail.agents] == ["planner"]
-    assert (detail.cost_usd, detail.phase, detail.status) == (0.5, "plan", "idle")
+    assert (detail.cost_usd, detail.phase, detail.status) == (0.5, "plan", "stalled")
 
 
 def test_symlink_loops_are_harmless(tmp_path: Path) -> None:
@@ -673,3 +673,11 @@ def test_any_bytes_as_state_give_a_record(content: bytes) -> None:
         assert wf.error is None
     assert detail.error == wf.error
     detail.model_dump_json()  # whatever was in the file, the record serializes
+
+
+def test_a_declared_running_state_that_went_quiet_is_stalled(tmp_path: Path) -> None:
+    folder = make_workflow(tmp_path, state=state_for(status="running"), mtime=NOW - 10)
+    assert read_workflow(folder, now=NOW).status == "running"
+    assert read_workflow(folder, now=NOW + 600).status == "stalled"
+    idle = make_workflow(tmp_path / "b", state=state_for(status="idle"), mtime=NOW - 10)
+    assert read_workflow(idle, now=NOW + 600).status == "idle"  # said by the state itself
