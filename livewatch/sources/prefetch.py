@@ -11,9 +11,12 @@ workflows come from a broker, nothing starts and the server scans itself.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -31,6 +34,7 @@ Scanned = Callable[[], Records | None]
 
 MAX_WORKERS = 4
 MIN_SHARE = 500  # fewer workflows than this per process are not worth a process
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def worker_count(workflow_count: int) -> int:
@@ -49,7 +53,10 @@ class FirstScan:
         self.workers = worker_count(len(names))
         # A fork copies this small process as it is now: no NiceGUI, no threads yet.
         self._executor = ProcessPoolExecutor(
-            self.workers, mp_context=multiprocessing.get_context("fork")
+            self.workers,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_end_with_parent,
+            initargs=(os.getpid(),),
         )
         self._first = self._submit(names)
         self.events: FileEvents | None = None  # the watch, when it was started here
@@ -93,6 +100,15 @@ class FirstScan:
         self._executor.shutdown(wait=False, cancel_futures=True)
         if (events := self.take_events()) is not None:
             events.close()
+
+
+def _end_with_parent(parent: int) -> None:
+    """A scan process waits for the catch-up scan; it must not outlive a server that was
+    killed meanwhile (no `close` then): Linux signals it when its parent ends."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the parent ended before the signal was asked for
+        os._exit(0)
 
 
 def _joined(futures: list[Future[Records]]) -> Records | None:

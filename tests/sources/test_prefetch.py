@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -112,3 +113,34 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
     except (OSError, IndexError):
         return False
+
+
+def test_the_scan_processes_end_with_a_killed_server(tmp_path: Path) -> None:
+    """The processes wait for the catch-up scan; a SIGKILLed server never calls `close`."""
+    AgentsWriter(tmp_path).write("aaaa1111")
+    server = subprocess.Popen(
+        [sys.executable, "-c", KEEP_SCANNING, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    assert server.stdout is not None
+    workers = [int(pid) for pid in server.stdout.readline().split()]
+    assert workers and all(_alive(pid) for pid in workers)
+    server.kill()
+    server.wait()
+    for _ in range(100):
+        if not any(_alive(pid) for pid in workers):
+            break
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in workers)
+
+
+# A server that scanned, says its scan processes' pids, and waits to be killed.
+KEEP_SCANNING = """
+import sys, time
+from pathlib import Path
+from livewatch.settings import Settings
+from livewatch.sources import prefetch
+scan = prefetch.start(Settings(agents_dir=Path(sys.argv[1])))
+scan()
+print(*scan._executor._processes, flush=True)
+time.sleep(60)
+"""
