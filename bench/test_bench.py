@@ -143,3 +143,17 @@ def test_the_history_benchmark_parts_work_at_small_scale(tmp_path: Path) -> None
         }
     )
     assert "| summary?days=90 p50" in shown and "pass" in shown
+
+
+def test_a_quick_cold_restart_gives_sane_numbers(tmp_path: Path) -> None:
+    out = tmp_path / "startup.json"
+    script = Path(__file__).resolve().parent / "startup.py"
+    command = [sys.executable, str(script), "--quick", "--json", str(out), "--workflows", "40"]
+    command += ["--scenarios", "cold restart", "--write-s", "1", "--data-dir", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    restart = json.loads(out.read_text())["results"]["livewatch"]["cold restart"]
+    assert restart["writes"] == 10 and restart["missed"] == 0  # every 100 ms for 1 s
+    assert 0 < restart["p50_ms"] < 2000
+    assert 0 < restart["full_list_s"][0] <= restart["verified_s"][0]
+    assert "cold restart" in done.stdout and "write→client" in done.stdout

@@ -25,7 +25,7 @@ from livewatch.hub.event_log import EventLog
 from livewatch.hub.event_views import merge_newest
 from livewatch.hub.events import Event
 from livewatch.hub.hub import Hub
-from livewatch.hub.records import Route, WorkflowDetail
+from livewatch.hub.records import Route, Workflow, WorkflowDetail
 from livewatch.security.secrets import mask_secrets
 from livewatch.settings import Settings
 from livewatch.sources import workflows
@@ -33,6 +33,7 @@ from livewatch.sources.prefetch import FirstScan
 from livewatch.sources.transcript_feed import TranscriptFeed
 from livewatch.sources.watch import RoutesWatcher, WorkflowWatcher
 from livewatch.store.events import EventStore, StoreError
+from livewatch.store.snapshots import SnapshotStore
 from livewatch.supervision import sleep_unless, supervise
 
 if TYPE_CHECKING:
@@ -96,6 +97,7 @@ class Runtime:
     event_relay: EventRelay | None = None  # behind a broker: Redis's events into the hub's log
     history: History | None = None  # run history (issue #15), in the event store's database
     alerts: AlertService | None = None  # transitions → webhooks, and the alerts panel's feed
+    snapshots: SnapshotStore | None = None  # the last known workflows, for the next start
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -123,6 +125,7 @@ class Runtime:
         )
         runtime.follow_agent_events()
         runtime.open_history()
+        runtime.keep_snapshots()
         return runtime
 
     def open_history(self) -> None:
@@ -164,10 +167,33 @@ class Runtime:
                 feed.resume(store.offsets())
             self.workflow_watcher.transcripts = feed
 
+    def keep_snapshots(self) -> None:
+        """Keep the workflows in the event store, so the next start can serve them at once."""
+        if self.event_store is not None:
+            self.snapshots = SnapshotStore(
+                self.event_store.engine,
+                str(self.settings.agents_dir.absolute()),
+                key=self.hub.workflows.key,
+                check=Workflow.model_validate,
+            )
+
     def prime(self, first_scan: FirstScan | None = None) -> None:
-        """Read the first snapshot before the port opens, so no client sees an empty list."""
+        """Read the first snapshot before the port opens, so no client sees an empty list.
+
+        The last known workflows (from the store) are served at once when there are any;
+        the first scan verifies them behind the open port, and what changed goes out as
+        ordinary deltas.
+        """
         if isinstance(self.workflow_watcher, WorkflowWatcher):
-            self.workflow_watcher.prime(first_scan, watch=True)
+            known = self.snapshots.load() if self.snapshots is not None else None
+            self.workflow_watcher.prime(first_scan, watch=True, snapshot=known)
+            if self.snapshots is not None:
+                if known is None:  # nothing usable stored: store this whole first list
+                    self.snapshots.save_all(self.hub.workflows.records())
+                else:
+                    log.info("[STARTUP] %d last known workflows; verifying them", len(known))
+                self.hub.workflows.observe(self.snapshots.observe)
+                self.snapshots.start()
         else:
             self.workflow_watcher.prime()
         self.routes_watcher.prime()
@@ -223,6 +249,8 @@ class Runtime:
             await self.event_sink.close()
         if self.history is not None:  # first: it writes through the event store's engine
             await asyncio.to_thread(self.history.close)
+        if self.snapshots is not None:  # before the store, whose engine it writes with
+            await asyncio.to_thread(self.snapshots.close)
         if self.event_store is not None:
             await asyncio.to_thread(self.event_store.close)
 

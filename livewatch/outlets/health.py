@@ -11,8 +11,9 @@ from typing import Any
 
 from livewatch.runtime import Runtime
 
-# A watcher in one of these states is doing its job; "polling" is slower but still right.
-HEALTHY_STATES = {"watching", "polling", "waiting"}
+# A watcher in one of these states is doing its job; "polling" is slower but still right,
+# and "verifying" follows every change while a scan checks the list it started from.
+HEALTHY_STATES = {"watching", "polling", "waiting", "verifying"}
 
 
 def _iso(ts: float | None) -> str | None:
@@ -54,6 +55,9 @@ def health(rt: Runtime, started_at: float) -> tuple[bool, dict[str, Any]]:
             "store": rt.event_store.status() if rt.event_store is not None else None,
         },
         "workflows": len(hub.workflows),
+        # True while the list served may still lag the disk: the last known records (or a
+        # scan begun before the watches were up) until a scan begun after them checked it.
+        "verifying": bool(getattr(wf, "verifying", False)),
         "routes": len(hub.routes),
         "last_change": _iso(hub.workflows.last_change_ts),
         "uptime_s": round(time.time() - started_at, 1),

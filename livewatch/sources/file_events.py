@@ -76,6 +76,26 @@ class FileEvents:
             target=self._read, name="livewatch-file-events", daemon=True
         )
 
+    @classmethod
+    def for_workflows(
+        cls,
+        agents_dir: Path,
+        *,
+        debounce_ms: int,
+        step_ms: int,
+        force_polling: bool = False,
+        ignore_permission_denied: bool = False,
+    ) -> FileEvents:
+        """The watch on an agents dir, started (the same options wherever it is started)."""
+        return cls(
+            agents_dir,
+            debounce_ms=debounce_ms,
+            step_ms=step_ms,
+            force_polling=force_polling,
+            poll_delay_ms=max(step_ms, 100),
+            ignore_permission_denied=ignore_permission_denied,
+        ).start()
+
     def start(self) -> FileEvents:
         self._child = subprocess.Popen(
             [sys.executable, "-m", CHILD, str(self.path), json.dumps(self._options)],

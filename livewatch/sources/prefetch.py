@@ -2,29 +2,39 @@
 
 Reading 10,000 workflow folders takes about 1.7 s in one process, and about half of that in
 two (the reads are per folder, with no shared state): so the scan runs on every core while
-this process imports NiceGUI. Where `fork` is not the way to start processes (macOS,
-Windows) or the workflows come from a broker, nothing starts and the server scans itself.
+this process imports NiceGUI. The watch process starts right after the fork, so its watches
+go up while the scan runs, not after it. The forked processes stay until the catch-up scan
+made once the watches are up (`again`) is done, so that one runs off the server's event
+loop and GIL too. Where `fork` is not the way to start processes (macOS, Windows) or the
+workflows come from a broker, nothing starts and the server scans itself.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
 
 from livewatch.settings import Settings
 from livewatch.sources import workflows
+from livewatch.sources.file_events import FileEvents
 
 log = logging.getLogger("livewatch")
 
-FirstScan = Callable[[], list[dict[str, object]] | None]
+Records = list[dict[str, object]]
+Scanned = Callable[[], Records | None]
 
 MAX_WORKERS = 4
 MIN_SHARE = 500  # fewer workflows than this per process are not worth a process
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def worker_count(workflow_count: int) -> int:
@@ -33,37 +43,91 @@ def worker_count(workflow_count: int) -> int:
     return max(1, min(cores or 1, MAX_WORKERS, workflow_count // MIN_SHARE))
 
 
+class FirstScan:
+    """A scan under way in forked processes; call it to wait for the records (None if it
+    failed), `again()` for a scan begun now, `close()` to let the processes go."""
+
+    def __init__(self, settings: Settings, names: list[str]) -> None:
+        self.settings = settings
+        self.agents_dir = settings.agents_dir.absolute()
+        self.workers = worker_count(len(names))
+        # A fork copies this small process as it is now: no NiceGUI, no threads yet.
+        self._executor = ProcessPoolExecutor(
+            self.workers,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_end_with_parent,
+            initargs=(os.getpid(),),
+        )
+        self._first = self._submit(names)
+        self.events: FileEvents | None = None  # the watch, when it was started here
+
+    def _submit(self, names: list[str]) -> list[Future[Records]]:
+        # Contiguous shares, so the records come back already in order.
+        size = max(1, -(-len(names) // self.workers))
+        shares = [names[i : i + size] for i in range(0, len(names), size)] or [[]]
+        now = time.time()  # one clock for every share, as in a scan made here
+        return [
+            self._executor.submit(
+                workflows.scan_records,
+                self.agents_dir,
+                names=share,
+                now=now,
+                github_repo=self.settings.github_repo,
+                running_window=self.settings.stall_after_s,
+            )
+            for share in shares
+        ]
+
+    def __call__(self) -> Records | None:
+        return _joined(self._first)
+
+    def again(self) -> Scanned:
+        """Scan the whole dir again (as it is now) in the same processes."""
+        try:
+            futures = self._submit(sorted(workflows.workflow_ids(self.agents_dir)))
+        except Exception as error:  # the pool broke: the caller scans by itself
+            log.warning("[STARTUP] cannot scan again in the scan processes (%r)", error)
+            return lambda: None
+        return lambda: _joined(futures)
+
+    def take_events(self) -> FileEvents | None:
+        """The watch started here, handed over (it is the taker's to close from then on)."""
+        events, self.events = self.events, None
+        return events
+
+    def close(self) -> None:
+        """The processes exit once their work is done; a watch nobody took stops."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        if (events := self.take_events()) is not None:
+            events.close()
+
+
+def _end_with_parent(parent: int) -> None:
+    """A scan process waits for the catch-up scan; it must not outlive a server that was
+    killed meanwhile (no `close` then): Linux signals it when its parent ends."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the parent ended before the signal was asked for
+        os._exit(0)
+
+
+def _joined(futures: list[Future[Records]]) -> Records | None:
+    try:
+        return [record for future in futures for record in future.result()]
+    except Exception as error:  # a killed child: the server scans by itself instead
+        log.warning("[STARTUP] the first scan failed in its process (%r); scanning here", error)
+        return None
+
+
 def start(settings: Settings) -> FirstScan | None:
-    """Start scanning `settings.agents_dir` in children; returns how to wait for the records."""
+    """Start scanning `settings.agents_dir` in children, and the watch beside them."""
     if settings.broker or not sys.platform.startswith("linux"):
         return None
-    agents_dir = settings.agents_dir.absolute()
-    names = sorted(workflows.workflow_ids(agents_dir))
-    workers = worker_count(len(names))
-    # Contiguous shares, so the records come back already in order.
-    size = max(1, -(-len(names) // workers))
-    shares = [names[i : i + size] for i in range(0, len(names), size)] or [[]]
-    # A fork copies this small process as it is now: no NiceGUI, no threads yet.
-    executor = ProcessPoolExecutor(len(shares), mp_context=multiprocessing.get_context("fork"))
-    now = time.time()  # one clock for every share, as in a scan made here
-    futures = [
-        executor.submit(
-            workflows.scan_records,
-            agents_dir,
-            names=share,
-            now=now,
-            github_repo=settings.github_repo,
-            running_window=settings.stall_after_s,
+    agents_dir: Path = settings.agents_dir.absolute()
+    scan = FirstScan(settings, sorted(workflows.workflow_ids(agents_dir)))
+    if agents_dir.is_dir():
+        # After the fork, so the scan processes hold no pipe of the watch's.
+        scan.events = FileEvents.for_workflows(
+            agents_dir, debounce_ms=settings.debounce_ms, step_ms=settings.step_ms
         )
-        for share in shares
-    ]
-    executor.shutdown(wait=False)  # the children exit once their share is done
-
-    def result() -> list[dict[str, object]] | None:
-        try:
-            return [record for future in futures for record in future.result()]
-        except Exception as error:  # a killed child: the server scans by itself instead
-            log.warning("[STARTUP] the first scan failed in its process (%r); scanning here", error)
-            return None
-
-    return result
+    return scan

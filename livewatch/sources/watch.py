@@ -25,7 +25,7 @@ from livewatch.hub.records import Route
 from livewatch.settings import Settings
 from livewatch.sources import workflows
 from livewatch.sources.file_events import FileEvents
-from livewatch.sources.prefetch import FirstScan
+from livewatch.sources.prefetch import FirstScan, Records, Scanned
 from livewatch.sources.routes import (
     RoutesError,
     TargetRoutes,
@@ -37,7 +37,8 @@ from livewatch.supervision import sleep_unless
 
 log = logging.getLogger("livewatch.watch")
 
-WatcherState = Literal["starting", "watching", "polling", "waiting", "stopped"]
+# "verifying": watching, while a scan begun after the watches went up checks the list.
+WatcherState = Literal["starting", "verifying", "watching", "polling", "waiting", "stopped"]
 
 # Errors that a writer caught mid-write produces, and how soon to look again.
 TORN_WRITE_ERRORS = ("adw_state.json is empty", "adw_state.json is not valid JSON")
@@ -49,6 +50,9 @@ TRANSCRIPT_REFRESH_S = 1.0
 # How often running workflows' last writes are held against --stall-after-s: a workflow
 # turns "stalled" within about this long of crossing it.
 STALL_CHECK_S = 1.0
+# The port opens once the watches are up (so every write made after it shows at once), or
+# after this long on a tree so large that setting them up takes longer.
+READY_WAIT_S = 10.0
 ROUTES_DEBOUNCE_MS = 1600  # watchfiles' default: an editor's save is often several writes
 
 
@@ -91,6 +95,12 @@ class WorkflowWatcher:
         self.last_reconcile_s = 0.0  # how long the last full rescan took
         self._retries: set[asyncio.Task[None]] = set()
         self._events: FileEvents | None = None  # started by `prime`, taken by the first session
+        # True until a scan begun after the watches went up has checked the list.
+        self.verifying = False
+        self._first_scan: FirstScan | Scanned | None = None  # the scan `prime` did not wait for
+        self._primed: set[str] | None = None  # what the event path re-read since `prime`
+        # One set per scan under way: the workflows the event path re-read meanwhile.
+        self._fresh: list[set[str]] = []
         # Agent transcripts grow many times a second: their lines go to the event feed at
         # once, and their workflows are re-read at most once per TRANSCRIPT_REFRESH_S.
         self.transcripts: TranscriptFeed | None = None
@@ -121,56 +131,111 @@ class WorkflowWatcher:
         return workflows.scan_records(self.agents_dir, **self._read_kwargs())
 
     def _file_events(self) -> FileEvents:
-        return FileEvents(
+        return FileEvents.for_workflows(
             self.agents_dir,
             debounce_ms=self.debounce_ms,
             step_ms=self.step_ms,
             force_polling=self.force_polling,
-            poll_delay_ms=max(self.step_ms, 100),
             # Ignoring "permission denied" would also hide an exhausted inotify limit (watchfiles
             # then watches part of the tree, silently): only ignore it once it was really seen.
             ignore_permission_denied=self.skip_unreadable,
-        ).start()
+        )
 
-    def prime(self, scanned: FirstScan | None = None, *, watch: bool = False) -> None:
-        """The first snapshot, before the server starts (blocking on purpose).
+    def prime(
+        self,
+        scanned: FirstScan | Scanned | None = None,
+        *,
+        watch: bool = False,
+        snapshot: Records | None = None,
+    ) -> None:
+        """The first list, before the server starts (blocking on purpose).
 
-        `scanned` gives the scan's records when other processes made them (`prefetch`). With
-        `watch`, the watch process starts next; it sets up while the port opens, and the
-        first session of `run` takes it over (so call that next): its catch-up scan covers
-        whatever changed before the watches were up.
+        `snapshot` is the last known list (from the store): it is served at once, and the
+        scan `scanned` (made in other processes by `prefetch`) corrects it once the port is
+        open. Without one, the list is `scanned`'s records (or a scan made here). With
+        `watch`, this waits until the watches are up (prefetch's, or ones started now), so a
+        write made once the port is open is never missed; the first session of `run` takes
+        them over (so call that next) and verifies the list behind them.
         """
-        records = scanned() if scanned is not None else None
-        self.collection.replace(records if records is not None else self._scan())
-        # Only now: two walks of the same tree at once slow each other down.
+        self._first_scan = scanned
+        if snapshot is not None:
+            self.collection.replace(snapshot)
+            self._primed = self._collect_fresh()
+        else:
+            records = scanned() if scanned is not None else None
+            self.collection.replace(records if records is not None else self._scan())
+        self.verifying = True
+        taken = scanned.take_events() if isinstance(scanned, FirstScan) else None
         if watch and self.agents_dir.is_dir():
-            self._events = self._file_events()
+            # Started only now when prefetch did not: two walks of one tree slow each other.
+            self._events = taken or self._file_events()
+            if not self._events.wait_ready(READY_WAIT_S):
+                log.warning("[WATCH] the watches are not up after %.0fs; serving", READY_WAIT_S)
+        elif taken is not None:
+            taken.close()
 
-    async def reconcile(self) -> int:
-        """Rescan everything and make the hub exact; returns how many records it corrected."""
+    def _collect_fresh(self) -> set[str]:
+        """Start collecting the workflows the event path re-reads (see `reconcile`)."""
+        fresh: set[str] = set()
+        self._fresh.append(fresh)
+        return fresh
+
+    def _stop_collecting(self, fresh: set[str]) -> None:
+        if any(f is fresh for f in self._fresh):
+            self._fresh = [f for f in self._fresh if f is not fresh]
+
+    async def reconcile(
+        self, scanned: Scanned | None = None, *, fresh: set[str] | None = None
+    ) -> int:
+        """Rescan everything (or take `scanned`'s records) and make the hub exact; returns
+        how many records it corrected.
+
+        The scan takes seconds, and may read a workflow before a write that the event path
+        then re-read: those are left alone (else the pass would revert them until the next
+        one). `fresh` collects them from an earlier moment than this call (`prime`).
+        """
         if self.transcripts is not None:
             await self.transcripts.catch_up()
-        started, seq = time.monotonic(), self.collection.seq
-        records = await asyncio.to_thread(self._scan)
-        self.last_reconcile_s = time.monotonic() - started
-        # The scan took seconds; a workflow the event path updated meanwhile may have been
-        # read before its write. Leave those alone, or the pass would revert them to the
-        # old state until the next pass.
-        changes = self.collection.since(seq)
-        if changes is None:  # so much happened that the history no longer reaches back
-            return 0
-        touched = {self.collection.key(r) for c in changes for r in c.upsert}
-        touched.update(k for c in changes for k in c.remove)
-        fresh = {self.collection.key(r): r for r in records}
+        fresh = self._collect_fresh() if fresh is None else fresh
+        try:
+            started = time.monotonic()
+            records = await asyncio.to_thread(scanned) if scanned is not None else None
+            if records is None:  # none given, or the scan processes failed
+                records = await asyncio.to_thread(self._scan)
+            self.last_reconcile_s = time.monotonic() - started
+        finally:
+            self._stop_collecting(fresh)
+        found = {self.collection.key(r): r for r in records}
         change = self.collection.apply(
-            [r for k, r in fresh.items() if k not in touched],
+            [r for k, r in found.items() if k not in fresh],
             [
                 k
                 for k in map(self.collection.key, self.collection.records())
-                if k not in fresh and k not in touched
+                if k not in found and k not in fresh
             ],
         )
         return 0 if change is None else len(change.upsert) + len(change.remove)
+
+    async def _catch_up(self) -> None:
+        """Make the list exact while the events already flow (the watches are up)."""
+        first, self._first_scan = self._first_scan, None
+        primed, self._primed = self._primed, None
+        try:
+            if primed is not None and first is not None:
+                # The list came from the store: the first scan corrects it soonest.
+                await self.reconcile(first, fresh=primed)
+            # That scan began before the watches were up, and may have read a workflow
+            # before a write they missed: only a scan begun now is sure to see every write.
+            again = await asyncio.to_thread(first.again) if isinstance(first, FirstScan) else None
+            corrected = await self.reconcile(again)
+        finally:
+            if primed is not None:
+                self._stop_collecting(primed)
+            if isinstance(first, FirstScan):
+                first.close()
+        self.verifying = False
+        self.state = "polling" if self.force_polling else "watching"
+        log.info("[WATCH] verified the list (%d corrected)", corrected)
 
     def _read_ids(self, ids: set[str]) -> tuple[list[dict[str, object]], list[str]]:
         upsert, remove = [], []
@@ -185,6 +250,8 @@ class WorkflowWatcher:
 
     async def refresh(self, ids: set[str], *, retry_torn: bool = True) -> None:
         """Re-read just these workflow folders and apply them to the hub as one batch."""
+        for fresh in self._fresh:  # before the read: a scan under way must leave these alone
+            fresh.update(ids)
         upsert, remove = await asyncio.to_thread(self._read_ids, ids)
         metrics.READ_ERRORS.inc(sum(1 for r in upsert if r.get("error")))
         self.collection.apply(upsert, remove)
@@ -241,12 +308,15 @@ class WorkflowWatcher:
         stalls = asyncio.create_task(self._stall_loop(stop, session_end))
         events, self._events = self._events or self._file_events(), None
         closer = asyncio.create_task(_close_on(events, stop, session_end))
+        catch_up: asyncio.Task[None] | None = None
         try:
             # The watches are up before the catch-up scan starts, so a write made during the
-            # scan is never missed; the scan catches what came before them.
+            # scan is never missed; the scan catches what came before them. Events are
+            # followed meanwhile: a write shows at once, not after seconds of scanning.
             await events.ready()
-            await self.reconcile()
-            self.state = "polling" if self.force_polling else "watching"
+            self.verifying, self.state = True, "verifying"
+            catch_up = asyncio.create_task(self._catch_up())
+            catch_up.add_done_callback(lambda task: _end_if_failed(task, session_end))
             async for changes in events:
                 self.events += len(changes)
                 metrics.WATCHER_EVENTS.inc(len(changes))
@@ -271,6 +341,8 @@ class WorkflowWatcher:
                 raise
         finally:
             session_end.set()
+            if catch_up is not None:
+                catch_up.cancel()
             reconciler.cancel()
             touched.cancel()
             stalls.cancel()
@@ -455,6 +527,13 @@ def _inode(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return (st.st_dev, st.st_ino)
+
+
+def _end_if_failed(task: asyncio.Task[None], session_end: asyncio.Event) -> None:
+    """A catch-up scan that failed ends its session: the next one starts with another."""
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.warning("[WATCH] the catch-up scan failed (%r); watching anew", error)
+        session_end.set()
 
 
 async def _close_on(events: FileEvents, *flags: asyncio.Event) -> None:

@@ -28,7 +28,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.dml import Insert
 
 from livewatch.hub.events import EVENT_FIELDS
-from livewatch.store.schema import events, meta, transcript_offsets
+from livewatch.store.schema import events, meta, snapshots, transcript_offsets
 
 Row = dict[str, Any]
 MAX_LIMIT = 1000
@@ -139,6 +139,14 @@ def upsert_meta(dialect: str) -> Insert:
     stmt: Any = _insert(meta, dialect)
     return stmt.on_conflict_do_update(  # type: ignore[no-any-return]
         index_elements=[meta.c.key], set_={"value": stmt.excluded.value}
+    )
+
+
+def upsert_snapshots(dialect: str) -> Insert:
+    """Store a record's last known state, or replace the one stored."""
+    stmt: Any = _insert(snapshots, dialect)
+    return stmt.on_conflict_do_update(  # type: ignore[no-any-return]
+        index_elements=[snapshots.c.source, snapshots.c.key], set_={"record": stmt.excluded.record}
     )
 
 

@@ -186,3 +186,14 @@ alert_deliveries = Table(
     Column("last_error", String),
     Index(None, "state", "lease_until_ms"),  # what is left to claim
 )
+
+
+# The last known records, so a restart serves the list at once while its first scan
+# verifies them behind it. One set per agents dir (`source`): a `--db` may serve several.
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("source", String, primary_key=True),
+    Column("key", String, primary_key=True),
+    Column("record", Text, nullable=False),  # the record's JSON, as the hub held it
+)

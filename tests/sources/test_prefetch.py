@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,7 @@ def test_the_child_returns_what_a_scan_here_reads(tmp_path: Path) -> None:
     first_scan = prefetch.start(Settings(agents_dir=tmp_path, github_repo="acme/app"))
     assert first_scan is not None
     records = first_scan()
+    first_scan.close()
     assert records is not None
     here = workflows.scan_records(tmp_path, github_repo="acme/app")
     strip = lambda rs: [{k: v for k, v in r.items() if k != "updated_at"} for r in rs]  # noqa: E731
@@ -42,6 +45,8 @@ def test_a_failed_child_means_none_and_a_warning(
     assert first_scan is not None
     with caplog.at_level(logging.WARNING, logger="livewatch"):
         assert first_scan() is None
+        assert first_scan.again()() is None
+    first_scan.close()
     assert "scanning here" in caplog.text
 
 
@@ -67,3 +72,75 @@ def test_shares_scanned_apart_join_into_one_ordered_scan(
     records = first_scan()
     assert records is not None
     assert [r["adw_id"] for r in records] == ids
+    # The catch-up scan runs in the same processes, on the dir as it is now.
+    agents.write(ids[0], issue_number=99)
+    agents.write("ffffbeef")
+    again = first_scan.again()()
+    first_scan.close()
+    assert again is not None and [r["adw_id"] for r in again] == [*ids, "ffffbeef"]
+    assert again[0]["issue_number"] == 99
+
+
+def test_the_watch_goes_up_beside_the_scan_and_is_handed_over(tmp_path: Path) -> None:
+    AgentsWriter(tmp_path).write("aaaa1111")
+    first_scan = prefetch.start(Settings(agents_dir=tmp_path))
+    assert first_scan is not None and first_scan.events is not None
+    events = first_scan.take_events()
+    assert events is not None and first_scan.take_events() is None
+    assert events.wait_ready(10)  # up while (or before) the scan's records are taken
+    assert first_scan() is not None
+    first_scan.close()  # the scan's processes go; the watch is the taker's
+    assert events.pid is not None and _alive(events.pid)
+    events.close()
+
+
+def test_a_watch_nobody_took_stops_with_the_scan(tmp_path: Path) -> None:
+    first_scan = prefetch.start(Settings(agents_dir=tmp_path))
+    assert first_scan is not None and first_scan.events is not None
+    pid = first_scan.events.pid
+    first_scan.close()
+    assert pid is not None
+    for _ in range(100):
+        if not _alive(pid):
+            break
+        time.sleep(0.05)
+    assert not _alive(pid)
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def test_the_scan_processes_end_with_a_killed_server(tmp_path: Path) -> None:
+    """The processes wait for the catch-up scan; a SIGKILLed server never calls `close`."""
+    AgentsWriter(tmp_path).write("aaaa1111")
+    server = subprocess.Popen(
+        [sys.executable, "-c", KEEP_SCANNING, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    assert server.stdout is not None
+    workers = [int(pid) for pid in server.stdout.readline().split()]
+    assert workers and all(_alive(pid) for pid in workers)
+    server.kill()
+    server.wait()
+    for _ in range(100):
+        if not any(_alive(pid) for pid in workers):
+            break
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in workers)
+
+
+# A server that scanned, says its scan processes' pids, and waits to be killed.
+KEEP_SCANNING = """
+import sys, time
+from pathlib import Path
+from livewatch.settings import Settings
+from livewatch.sources import prefetch
+scan = prefetch.start(Settings(agents_dir=Path(sys.argv[1])))
+scan()
+print(*scan._executor._processes, flush=True)
+time.sleep(60)
+"""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -185,10 +186,18 @@ async def test_a_rescan_never_undoes_a_change_made_while_it_ran(tmp_path: Path) 
     hub = Hub.create()
     watcher = watcher_for(tmp_path, hub)
     watcher.prime()
-    rescan = asyncio.create_task(watcher.reconcile())
-    await asyncio.sleep(0)  # the rescan has started reading in its thread
-    newer = {**hub.workflows.get("aaaa1111"), "issue_number": 2}  # type: ignore[dict-item]
-    hub.workflows.apply([newer])  # the event path delivers a newer read meanwhile
+    read_before_the_write = workflows.scan_records(tmp_path)
+    scanned = threading.Event()
+
+    def slow_scan() -> list[dict[str, object]]:
+        scanned.wait(5)
+        return read_before_the_write
+
+    rescan = asyncio.create_task(watcher.reconcile(slow_scan))
+    await asyncio.sleep(0.05)  # the rescan is under way
+    agents.write("aaaa1111", issue_number=2)
+    await watcher.refresh({"aaaa1111"})  # the event path reads the write meanwhile
+    scanned.set()
     await rescan
     assert hub.workflows.get("aaaa1111")["issue_number"] == 2  # type: ignore[index]
 

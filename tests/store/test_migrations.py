@@ -17,7 +17,7 @@ from livewatch.store import EventStore, database_url, migrate, open_engine
 from livewatch.store.database import MIGRATIONS, alembic_config, current_revision
 from livewatch.store.schema import metadata
 
-HEAD = "0005"
+HEAD = "0006"
 
 
 def revision_of(path: Path) -> str | None:
