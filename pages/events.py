@@ -1,7 +1,8 @@
 """`/events`: one live feed of every agent event, with filters, pause and a pulse chart.
 
 The feed is served by the shared ticker of `event_feed` (new rows only, ten times a second
-at most) and keeps `MAX_ROWS` rows; the pulse chart and the rate are polled once a second.
+at most, encoded once per filter for every tab) and keeps `MAX_ROWS` rows; the pulse chart
+and the rate are polled once a second.
 """
 
 from __future__ import annotations
@@ -127,9 +128,12 @@ def events_page() -> None:
                     on_change=lambda e, name=name: choose(name, e.value),
                 ).props(f"data-testid={test_id} outlined dense").classes("w-44")
 
-        def resumed(paused: bool) -> None:
-            if not paused:  # what came meanwhile: a fresh window, not a backlog
-                feed.replace(initial_rows(log, feed.matching, MAX_ROWS))
+        def fresh_window() -> None:  # what came meanwhile: the newest rows, not a backlog
+            feed.replace(initial_rows(log, feed.matching, MAX_ROWS))
 
-        feed = EventFeed(initial_rows(log, EventFilter(), MAX_ROWS), on_pause=resumed)
+        feed = EventFeed(
+            initial_rows(log, EventFilter(), MAX_ROWS),
+            on_pause=lambda paused: None if paused else fresh_window(),
+            on_shown=fresh_window,
+        )
     FEEDS.add(feed, log)
