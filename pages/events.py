@@ -7,6 +7,9 @@ and the rate are polled once a second.
 
 from __future__ import annotations
 
+import time
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 from nicegui import ui
@@ -38,11 +41,40 @@ def pulse_options(series: list[tuple[int, int]]) -> dict[str, Any]:
     }
 
 
-class Pulse:
-    """Events per second over the last 1, 3 or 5 minutes, and the current rate."""
+class PulseFigures:
+    """The rate and each span's counts of the current second, computed once for every tab."""
 
     def __init__(self, rate: Activity) -> None:
         self.rate = rate
+        self._second = -1
+        self._spans: dict[int, tuple[float, list[int]]] = {}
+
+    def of(self, span: int) -> tuple[float, list[int]]:
+        second = int(time.time())
+        if second != self._second:
+            self._second, self._spans = second, {}
+        if span not in self._spans:
+            counts = [c for _, c in self.rate.series(last=span)]
+            self._spans[span] = (self.rate.rate(seconds=5), counts)
+        return self._spans[span]
+
+
+_FIGURES: weakref.WeakKeyDictionary[Activity, PulseFigures] = weakref.WeakKeyDictionary()
+
+
+def shared_figures(rate: Activity) -> PulseFigures:
+    if (figures := _FIGURES.get(rate)) is None:
+        figures = _FIGURES[rate] = PulseFigures(rate)
+    return figures
+
+
+class Pulse:
+    """Events per second over the last 1, 3 or 5 minutes, and the current rate."""
+
+    def __init__(self, rate: Activity, *, shown: Callable[[], bool] = lambda: True) -> None:
+        self.rate = rate
+        self.figures = shared_figures(rate)
+        self.shown = shown  # a hidden tab's chart waits: it is redrawn when shown
         self.span = 60
         with ui.row().classes("items-center gap-3"):
             self.label = ui.label().classes("text-lg font-bold")
@@ -54,7 +86,7 @@ class Pulse:
             ).props("dense data-testid=events-range")
         self.chart = ui.echart(pulse_options(rate.series(last=self.span)))
         self.chart.props("data-testid=events-pulse-chart").style("height: 110px; width: 100%")
-        self.refresh()
+        self._draw()
         ui.timer(1.0, self.refresh)
 
     def show_span(self, seconds: int) -> None:
@@ -63,12 +95,15 @@ class Pulse:
         self.chart.update()
 
     def refresh(self) -> None:
-        per_second = self.rate.rate(seconds=5)
+        if self.shown():
+            self._draw()
+
+    def _draw(self) -> None:
+        per_second, counts = self.figures.of(self.span)
         text = f"{per_second:,.0f} events/s" if per_second >= 10 else f"{per_second:.1f} events/s"
         if self.label.text != text:
             self.label.text = text
             self.label.props["data-rate"] = round(per_second, 1)
-        counts = [c for _, c in self.rate.series(last=self.span)]
         if counts != self.chart.options["series"][0]["data"]:
             with self.chart.props.suspend_updates():
                 self.chart.options["series"][0]["data"] = counts
@@ -102,7 +137,7 @@ def events_page() -> None:
 
     with ui.column().classes("lw-page gap-3"):
         ui.label("Agent events").classes("text-2xl font-bold").props("data-testid=events-heading")
-        Pulse(current.event_rate)
+        Pulse(current.event_rate, shown=lambda: feed.tab_shown)
         with ui.row().classes("w-full items-center gap-3"):
 
             def choose(name: str, value: Any) -> None:
