@@ -1,18 +1,21 @@
 """`/events`: one live feed of every agent event, with filters, pause and a pulse chart.
 
 The feed is served by the shared ticker of `event_feed` (new rows only, ten times a second
-at most, encoded once per filter for every tab) and keeps `MAX_ROWS` rows; the pulse chart
-and the rate are polled once a second.
+at most, encoded once per filter for every tab) and keeps `MAX_ROWS` rows; the pulse charts
+and rates of every tab are redrawn by one ticker once a second, and only where they changed.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 import weakref
 from collections.abc import Callable
 from typing import Any
 
-from nicegui import ui
+from nicegui import background_tasks, ui
+from nicegui.client import Client
 
 from livewatch import runtime
 from livewatch.hub.activity import Activity
@@ -23,6 +26,8 @@ from livewatch.hub.events import KINDS
 
 from .event_feed import FEEDS, MAX_ROWS, EventFeed
 from .layout import frame
+
+logger = logging.getLogger("livewatch.pages")
 
 PULSE_RANGES = {60: "1 min", 180: "3 min", 300: "5 min"}
 ALL = "__all__"
@@ -41,31 +46,65 @@ def pulse_options(series: list[tuple[int, int]]) -> dict[str, Any]:
     }
 
 
-class PulseFigures:
-    """The rate and each span's counts of the current second, computed once for every tab."""
+Figures = tuple[float, list[int]]  # the rate, and the counts of each second of a span
+
+
+class Pulses:
+    """Every open pulse of one `Activity`, redrawn by one ticker once a second.
+
+    The figures of each span are computed once a second for every tab, and kept as the same
+    object while they do not change, so an idle tab costs one identity check a second (no
+    timer of its own, nothing sent); a hidden tab is not redrawn until it is shown.
+    """
 
     def __init__(self, rate: Activity) -> None:
         self.rate = rate
+        self.open: dict[Pulse, Client] = {}
+        self._figures: dict[int, Figures] = {}
         self._second = -1
-        self._spans: dict[int, tuple[float, list[int]]] = {}
+        self._task: asyncio.Task[None] | None = None
 
-    def of(self, span: int) -> tuple[float, list[int]]:
+    def add(self, pulse: Pulse) -> None:
+        client = ui.context.client
+        self.open[pulse] = client
+        client.on_delete(lambda: self.open.pop(pulse, None))
+        if self._task is None or self._task.done():
+            self._task = background_tasks.create(self._run(), name="events pulse ticker")
+
+    def of(self, span: int) -> Figures:
         second = int(time.time())
         if second != self._second:
-            self._second, self._spans = second, {}
-        if span not in self._spans:
-            counts = [c for _, c in self.rate.series(last=span)]
-            self._spans[span] = (self.rate.rate(seconds=5), counts)
-        return self._spans[span]
+            self._second = second
+            for known in list(self._figures):
+                self._figures[known] = self._fresh(known)
+        if span not in self._figures:
+            self._figures[span] = self._fresh(span)
+        return self._figures[span]
+
+    def _fresh(self, span: int) -> Figures:
+        figures = (self.rate.rate(seconds=5), [c for _, c in self.rate.series(last=span)])
+        old = self._figures.get(span)
+        return old if old == figures else figures  # unchanged: the same object
+
+    async def _run(self) -> None:
+        while self.open:
+            await asyncio.sleep(1.0)
+            for pulse, client in list(self.open.items()):
+                if client.is_deleted or not pulse.shown():
+                    continue
+                try:
+                    pulse.draw(self.of(pulse.span))
+                except Exception:  # one broken tab must not stop the others
+                    logger.exception("[PAGES] a pulse chart failed to update")
 
 
-_FIGURES: weakref.WeakKeyDictionary[Activity, PulseFigures] = weakref.WeakKeyDictionary()
+_PULSES: weakref.WeakKeyDictionary[Activity, Pulses] = weakref.WeakKeyDictionary()
 
 
-def shared_figures(rate: Activity) -> PulseFigures:
-    if (figures := _FIGURES.get(rate)) is None:
-        figures = _FIGURES[rate] = PulseFigures(rate)
-    return figures
+def pulses_of(rate: Activity) -> Pulses:
+    if (pulses := _PULSES.get(rate)) is None:
+        pulses = _PULSES[rate] = Pulses(rate)
+    return pulses
 
 
 class Pulse:
@@ -73,9 +112,9 @@ class Pulse:
 
     def __init__(self, rate: Activity, *, shown: Callable[[], bool] = lambda: True) -> None:
         self.rate = rate
-        self.figures = shared_figures(rate)
         self.shown = shown  # a hidden tab's chart waits: it is redrawn when shown
         self.span = 60
+        self._drawn: Figures | None = None
         with ui.row().classes("items-center gap-3"):
             self.label = ui.label().classes("text-lg font-bold")
             self.label.props("data-testid=events-rate")
@@ -86,20 +125,20 @@ class Pulse:
             ).props("dense data-testid=events-range")
         self.chart = ui.echart(pulse_options(rate.series(last=self.span)))
         self.chart.props("data-testid=events-pulse-chart").style("height: 110px; width: 100%")
-        self._draw()
-        ui.timer(1.0, self.refresh)
+        pulses = pulses_of(rate)
+        self.draw(pulses.of(self.span))
+        pulses.add(self)
 
     def show_span(self, seconds: int) -> None:
         self.span = seconds
         self.chart.options.update(pulse_options(self.rate.series(last=seconds)))
         self.chart.update()
 
-    def refresh(self) -> None:
-        if self.shown():
-            self._draw()
-
-    def _draw(self) -> None:
-        per_second, counts = self.figures.of(self.span)
+    def draw(self, figures: Figures) -> None:
+        if figures is self._drawn:
+            return
+        self._drawn = figures
+        per_second, counts = figures
         text = f"{per_second:,.0f} events/s" if per_second >= 10 else f"{per_second:.1f} events/s"
         if self.label.text != text:
             self.label.text = text
