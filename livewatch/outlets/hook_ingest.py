@@ -60,7 +60,8 @@ class HookFastPath:
             await self.app(scope, receive, send)
             return
         if not self.policy.token_ok(_token(scope)):
-            await _answer(send, 401, UNAUTHORIZED)
+            # As AccessMiddleware answers it: never cached.
+            await _answer(send, 401, UNAUTHORIZED, {"Cache-Control": "no-store"})
             return
         try:
             raw = await _read(scope, receive, hooks_api.max_body())
