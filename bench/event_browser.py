@@ -55,8 +55,11 @@ FIND_JS = """() => {
   }).observe(document.body, {subtree: true, childList: true, characterData: true});
 }"""
 
-# Returns false when a row already holds the marker (the sample would mean nothing).
+# Returns false when a row already holds the marker (the sample would mean nothing), or when
+# the page reloaded (NiceGUI reloads a tab whose server-side client is gone) and lost its
+# observers: they are set up again, and that sample is skipped.
 WATCH_JS = """(marker) => {
+  if (!window.__found) return false;
   for (const row of document.querySelectorAll('[data-testid="event-row"]')) {
     if (row.textContent.includes(marker)) return false;
   }
@@ -76,6 +79,9 @@ TOGGLE_JS = """async (want) => {
   }
   return performance.now() - started;
 }"""
+
+# What the page found so far ({} after a reload: the earlier finds are kept in Python).
+FOUND_JS = "() => window.__found ? Object.fromEntries(window.__found) : {}"
 
 TOP_SEQ_JS = """() => {
   const row = document.querySelector('[data-testid="event-row"]');
@@ -124,9 +130,14 @@ def measure(url: str, probe: Path, start_at: float, samples: int, *, warmup: int
             page.evaluate(ROWS_JS)
             page.evaluate(FIND_JS)
             page.wait_for_timeout(1000)
+            found: dict[str, int] = {}
             for index in range(warmup + samples):
                 marker = f"b-{index}-{nonce}"
                 if not page.evaluate(WATCH_JS, marker):
+                    if page.evaluate("() => !window.__found"):  # reloaded: keep what it saw
+                        page.wait_for_selector(ROW, timeout=60_000)
+                        page.evaluate(ROWS_JS)
+                        page.evaluate(FIND_JS)
                     continue
                 page.wait_for_timeout(rng.uniform(100, 250))
                 line = text_line(f"msg_probe_{nonce}_{index}", f"probe {marker}")
@@ -136,8 +147,11 @@ def measure(url: str, probe: Path, start_at: float, samples: int, *, warmup: int
                     out.write(line)
                 with contextlib.suppress(PlaywrightTimeout):
                     page.wait_for_function(
-                        "(m) => window.__found.get(m) > 0", arg=marker, timeout=MISS_MS
+                        "(m) => !window.__found || window.__found.get(m) > 0",
+                        arg=marker,
+                        timeout=MISS_MS,
                     )
+                found.update(page.evaluate(FOUND_JS))
             paused_at = time.time()
             pause_ms = page.evaluate(TOGGLE_JS, "true")
             # Paused, the top row must stay put although events keep coming.
@@ -148,9 +162,10 @@ def measure(url: str, probe: Path, start_at: float, samples: int, *, warmup: int
             page.evaluate(TOGGLE_JS, "false")
             with contextlib.suppress(PlaywrightTimeout):
                 page.wait_for_function(
-                    "() => [...window.__found.values()].every((at) => at > 0)", timeout=10_000
+                    "() => !window.__found || [...window.__found.values()].every((at) => at > 0)",
+                    timeout=10_000,
                 )
-            found = page.evaluate("() => Object.fromEntries(window.__found)")
+            found.update(page.evaluate(FOUND_JS))
             rows = page.evaluate("() => window.__rows || {max: -1, now: -1}")
         finally:
             browser.close()

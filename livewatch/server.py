@@ -14,6 +14,7 @@ from nicegui.server import Server
 from livewatch import runtime
 from livewatch.demo.simulator import Simulator
 from livewatch.outlets import alerts_api, api, events_api, history_api, hooks_api
+from livewatch.outlets.hook_ingest import install_fast_path
 from livewatch.page_loader import bundled_pages_dir, load_pages
 from livewatch.security.access import AccessMiddleware, AccessPolicy
 from livewatch.settings import Settings
@@ -42,6 +43,8 @@ def create(settings: Settings, *, demo: bool = False) -> runtime.Runtime:
         allow_headers=["Authorization", "If-None-Match", "Content-Type"],
         expose_headers=["ETag", "X-Livewatch-Seq", "X-Livewatch-Epoch", "Retry-After"],
     )
+    # Outside every middleware: hook scripts' posts skip the stack (see hook_ingest).
+    install_fast_path(app, policy)
     # Before the API's router: its JSON-404 catch-all would answer /api/events first.
     app.include_router(events_api.router)
     app.include_router(hooks_api.router)  # its /api/themes 404s too

@@ -37,8 +37,19 @@ export default {
   data() {
     return { items: this.rows.slice(0, this.maxRows), paused: false, missed: 0 };
   },
+  mounted() {
+    // A hidden tab is sent nothing; shown again, it gets a fresh window.
+    this.onVisibility = () => this.$emit("visibility", document.visibilityState === "visible");
+    document.addEventListener("visibilitychange", this.onVisibility);
+    if (document.visibilityState !== "visible") this.onVisibility();
+  },
+  unmounted() {
+    document.removeEventListener("visibilitychange", this.onVisibility);
+  },
   methods: {
-    prepend(rows) {
+    prepend(text) {
+      // Rows come as one JSON text, encoded once on the server for every tab on this filter.
+      const rows = typeof text === "string" ? JSON.parse(text) : text;
       if (this.paused) {
         this.missed += rows.length;
         return;

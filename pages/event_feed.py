@@ -1,8 +1,12 @@
 """Live event views for pages: the capped `/events` feed, and one ticker that serves them all.
 
 Events arrive by the thousand each second: no tab renders per event. The ticker wakes ten
-times a second, takes what is new once, filters it once per distinct filter, and pushes each
-open view only its new rows (a patch, never the whole table again).
+times a second, takes what is new once, filters it once per distinct filter, encodes each
+filter's rows once, and pushes every open view on that filter the same text (a patch, never
+the whole table again). A view gets all of a tick's new rows up to what it can show (the
+newest `MAX_ROWS`), so a row's delay is bounded by one tick however fast events come: there
+is no backlog to work through. Hidden tabs (`document.visibilityState`) are sent nothing and
+get a fresh window when they are shown again.
 """
 
 from __future__ import annotations
@@ -16,17 +20,29 @@ from nicegui import background_tasks, ui
 from nicegui.client import Client
 from nicegui.events import GenericEventArguments
 
+from livewatch.hub import protocol
 from livewatch.hub.event_filter import EventFilter
 from livewatch.hub.event_log import EventLog
 from livewatch.hub.event_views import FeedTicker
 
 log = logging.getLogger("livewatch.pages")
 
-TICK_S = 0.2  # at most five renders a second per view, however fast events come
-MAX_ROWS = 300
-# The newest rows a view gets per tick. At 2,000 events a second nobody reads every row, and a
-# browser that is sent 200 rows ten times a second falls behind and shows stale ones.
-ROWS_PER_TICK = 20
+TICK_S = 0.1  # at most ten renders a second per view, however fast events come
+MAX_ROWS = 300  # what the feed keeps, so also the most a tick ever sends it
+
+
+class NewRows:
+    """One filter's new rows of one tick, newest first, encoded once for every view on it."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+        self._text: str | None = None
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = protocol.dumps(self.rows)
+        return self._text
 
 
 class LiveView(Protocol):
@@ -51,22 +67,36 @@ class EventFeed(ui.element, component="event_feed.js"):
         *,
         max_rows: int = MAX_ROWS,
         on_pause: Callable[[bool], None] | None = None,
+        on_shown: Callable[[], None] | None = None,
     ) -> None:
         super().__init__()
         self._props["rows"] = rows
         self._props["maxRows"] = max_rows
         self.matching = EventFilter()
         self.paused = False
+        self.tab_shown = True
         self._on_pause = on_pause
+        self._on_shown = on_shown
         self.on("pause", self._paused, args=["*"])
+        self.on("visibility", self._visibility, args=["*"])
 
     def _paused(self, e: GenericEventArguments) -> None:
-        self.paused = bool(e.args[0] if isinstance(e.args, list) and e.args else e.args)
+        self.paused = _flag(e)
         if self._on_pause is not None:
             self._on_pause(self.paused)
 
+    def _visibility(self, e: GenericEventArguments) -> None:
+        shown = _flag(e)
+        if shown and not self.tab_shown and self._on_shown is not None:
+            self._on_shown()  # what came while hidden: a fresh window, not a backlog
+        self.tab_shown = shown
+
     def push(self, rows: list[dict[str, Any]]) -> None:
         self.run_method("prepend", rows)
+
+    def push_encoded(self, new: NewRows) -> None:
+        # The same text for every tab on this filter; the browser parses it.
+        self.run_method("prepend", new.text)
 
     def missed(self, count: int) -> None:
         self.run_method("countMissed", count)
@@ -75,6 +105,10 @@ class EventFeed(ui.element, component="event_feed.js"):
         # Kept in the props too, so a full re-render of the element starts from this window.
         self._props["rows"] = rows
         self.run_method("replace", rows)
+
+
+def _flag(e: GenericEventArguments) -> bool:
+    return bool(e.args[0] if isinstance(e.args, list) and e.args else e.args)
 
 
 class Feeds:
@@ -91,17 +125,27 @@ class Feeds:
         if self._task is None or self._task.done():
             self._task = background_tasks.create(self._run(log), name="live events ticker")
 
-    async def _run(self, log: EventLog) -> None:
-        ticker = FeedTicker(log, limit=ROWS_PER_TICK)
+    async def _run(self, events: EventLog) -> None:
+        ticker = FeedTicker(events, limit=MAX_ROWS)
         while self.views:
             await asyncio.sleep(TICK_S)
-            live = [v for v, c in self.views.items() if not c.is_deleted]
-            rows = ticker.tick(v.matching for v in live)
+            # A view that cannot tell (no `tab_shown`) counts as shown.
+            live = [
+                v
+                for v, c in self.views.items()
+                if getattr(v, "tab_shown", True) and not c.is_deleted
+            ]
+            new_rows = ticker.tick(v.matching for v in live)
+            rows = {f: NewRows(r) for f, r in new_rows.items() if r}
             for view in live:
                 if new := rows.get(view.matching):
                     try:
-                        # A paused view is told how many it missed, not sent the rows.
-                        view.missed(len(new)) if view.paused else view.push(new)
+                        if view.paused:  # told how many it missed, not sent the rows
+                            view.missed(len(new.rows))
+                        elif isinstance(view, EventFeed):
+                            view.push_encoded(new)
+                        else:
+                            view.push(new.rows)
                     except Exception:  # one broken view must not stop the others
                         log.exception("[PAGES] a live event view failed to update")
 

@@ -1,14 +1,21 @@
 """`/events`: one live feed of every agent event, with filters, pause and a pulse chart.
 
 The feed is served by the shared ticker of `event_feed` (new rows only, ten times a second
-at most) and keeps `MAX_ROWS` rows; the pulse chart and the rate are polled once a second.
+at most, encoded once per filter for every tab) and keeps `MAX_ROWS` rows; the pulse charts
+and rates of every tab are redrawn by one ticker once a second, and only where they changed.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+import weakref
+from collections.abc import Callable
 from typing import Any
 
-from nicegui import ui
+from nicegui import background_tasks, ui
+from nicegui.client import Client
 
 from livewatch import runtime
 from livewatch.hub.activity import Activity
@@ -19,6 +26,8 @@ from livewatch.hub.events import KINDS
 
 from .event_feed import FEEDS, MAX_ROWS, EventFeed
 from .layout import frame
+
+logger = logging.getLogger("livewatch.pages")
 
 PULSE_RANGES = {60: "1 min", 180: "3 min", 300: "5 min"}
 ALL = "__all__"
@@ -37,12 +46,75 @@ def pulse_options(series: list[tuple[int, int]]) -> dict[str, Any]:
     }
 
 
-class Pulse:
-    """Events per second over the last 1, 3 or 5 minutes, and the current rate."""
+Figures = tuple[float, list[int]]  # the rate, and the counts of each second of a span
+
+
+class Pulses:
+    """Every open pulse of one `Activity`, redrawn by one ticker once a second.
+
+    The figures of each span are computed once a second for every tab, and kept as the same
+    object while they do not change, so an idle tab costs one identity check a second (no
+    timer of its own, nothing sent); a hidden tab is not redrawn until it is shown.
+    """
 
     def __init__(self, rate: Activity) -> None:
         self.rate = rate
+        self.open: dict[Pulse, Client] = {}
+        self._figures: dict[int, Figures] = {}
+        self._second = -1
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, pulse: Pulse) -> None:
+        client = ui.context.client
+        self.open[pulse] = client
+        client.on_delete(lambda: self.open.pop(pulse, None))
+        if self._task is None or self._task.done():
+            self._task = background_tasks.create(self._run(), name="events pulse ticker")
+
+    def of(self, span: int) -> Figures:
+        second = int(time.time())
+        if second != self._second:
+            self._second = second
+            for known in list(self._figures):
+                self._figures[known] = self._fresh(known)
+        if span not in self._figures:
+            self._figures[span] = self._fresh(span)
+        return self._figures[span]
+
+    def _fresh(self, span: int) -> Figures:
+        figures = (self.rate.rate(seconds=5), [c for _, c in self.rate.series(last=span)])
+        old = self._figures.get(span)
+        return old if old == figures else figures  # unchanged: the same object
+
+    async def _run(self) -> None:
+        while self.open:
+            await asyncio.sleep(1.0)
+            for pulse, client in list(self.open.items()):
+                if client.is_deleted or not pulse.shown():
+                    continue
+                try:
+                    pulse.draw(self.of(pulse.span))
+                except Exception:  # one broken tab must not stop the others
+                    logger.exception("[PAGES] a pulse chart failed to update")
+
+
+_PULSES: weakref.WeakKeyDictionary[Activity, Pulses] = weakref.WeakKeyDictionary()
+
+
+def pulses_of(rate: Activity) -> Pulses:
+    if (pulses := _PULSES.get(rate)) is None:
+        pulses = _PULSES[rate] = Pulses(rate)
+    return pulses
+
+
+class Pulse:
+    """Events per second over the last 1, 3 or 5 minutes, and the current rate."""
+
+    def __init__(self, rate: Activity, *, shown: Callable[[], bool] = lambda: True) -> None:
+        self.rate = rate
+        self.shown = shown  # a hidden tab's chart waits: it is redrawn when shown
         self.span = 60
+        self._drawn: Figures | None = None
         with ui.row().classes("items-center gap-3"):
             self.label = ui.label().classes("text-lg font-bold")
             self.label.props("data-testid=events-rate")
@@ -53,21 +125,24 @@ class Pulse:
             ).props("dense data-testid=events-range")
         self.chart = ui.echart(pulse_options(rate.series(last=self.span)))
         self.chart.props("data-testid=events-pulse-chart").style("height: 110px; width: 100%")
-        self.refresh()
-        ui.timer(1.0, self.refresh)
+        pulses = pulses_of(rate)
+        self.draw(pulses.of(self.span))
+        pulses.add(self)
 
     def show_span(self, seconds: int) -> None:
         self.span = seconds
         self.chart.options.update(pulse_options(self.rate.series(last=seconds)))
         self.chart.update()
 
-    def refresh(self) -> None:
-        per_second = self.rate.rate(seconds=5)
+    def draw(self, figures: Figures) -> None:
+        if figures is self._drawn:
+            return
+        self._drawn = figures
+        per_second, counts = figures
         text = f"{per_second:,.0f} events/s" if per_second >= 10 else f"{per_second:.1f} events/s"
         if self.label.text != text:
             self.label.text = text
             self.label.props["data-rate"] = round(per_second, 1)
-        counts = [c for _, c in self.rate.series(last=self.span)]
         if counts != self.chart.options["series"][0]["data"]:
             with self.chart.props.suspend_updates():
                 self.chart.options["series"][0]["data"] = counts
@@ -101,7 +176,7 @@ def events_page() -> None:
 
     with ui.column().classes("lw-page gap-3"):
         ui.label("Agent events").classes("text-2xl font-bold").props("data-testid=events-heading")
-        Pulse(current.event_rate)
+        Pulse(current.event_rate, shown=lambda: feed.tab_shown)
         with ui.row().classes("w-full items-center gap-3"):
 
             def choose(name: str, value: Any) -> None:
@@ -127,9 +202,12 @@ def events_page() -> None:
                     on_change=lambda e, name=name: choose(name, e.value),
                 ).props(f"data-testid={test_id} outlined dense").classes("w-44")
 
-        def resumed(paused: bool) -> None:
-            if not paused:  # what came meanwhile: a fresh window, not a backlog
-                feed.replace(initial_rows(log, feed.matching, MAX_ROWS))
+        def fresh_window() -> None:  # what came meanwhile: the newest rows, not a backlog
+            feed.replace(initial_rows(log, feed.matching, MAX_ROWS))
 
-        feed = EventFeed(initial_rows(log, EventFilter(), MAX_ROWS), on_pause=resumed)
+        feed = EventFeed(
+            initial_rows(log, EventFilter(), MAX_ROWS),
+            on_pause=lambda paused: None if paused else fresh_window(),
+            on_shown=fresh_window,
+        )
     FEEDS.add(feed, log)

@@ -223,6 +223,11 @@ def install(rt: runtime.Runtime, *, read: Reader, link: Linker) -> HookIngest:
     return ingest
 
 
+def max_body() -> int:
+    """The largest body `POST /events` takes (--hook-max-body-mb), in bytes."""
+    return _current().max_body
+
+
 def _current() -> HookIngest:
     if _ingest is None:
         raise RuntimeError("hooks are not installed: call hooks_api.install() from the wiring")
@@ -230,10 +235,8 @@ def _current() -> HookIngest:
 
 
 def _error(status: int, error: str, detail: str, **extra: Any) -> JSONResponse:
-    headers = extra.pop("headers", None)
-    return JSONResponse(
-        {"error": error, "detail": detail, **extra}, status_code=status, headers=headers
-    )
+    status, content, headers = _problem(status, error, detail, **extra)
+    return JSONResponse(content, status_code=status, headers=headers)
 
 
 # -- POST /events ----------------------------------------------------------------------------
@@ -251,13 +254,29 @@ def _error(status: int, error: str, detail: str, **extra: Any) -> JSONResponse:
 )
 async def post_event(request: Request) -> JSONResponse:
     """Take one hook event as `send_event.py` posts it; answer with it, stored, in the
-    HookEvent shape (`id` is its seq)."""
+    HookEvent shape (`id` is its seq).
+
+    Scripts' posts (no Origin) are answered by `hook_ingest.HookFastPath` before the
+    middleware stack; this route serves the rest (browsers, with CORS) and the docs."""
+    ingest = _current()
+    raw = await _read_limited(request, ingest.max_body)
+    status, content, headers = await take(raw)
+    return JSONResponse(content, status_code=status, headers=headers)
+
+
+Answer = tuple[int, dict[str, Any], dict[str, str] | None]
+
+
+async def take(raw: bytes | None) -> Answer:
+    """One posted body (None: it was over the size limit) → (status, JSON body, headers).
+
+    The whole ingest, free of any web framework, so the raw ASGI fast path and the route
+    answer alike: 413, 422, 429, 503, or 200 with the stored event."""
     ingest = _current()
     received = time.time_ns() // 1_000_000
-    raw = await _read_limited(request, ingest.max_body)
     if raw is None:
         mb = ingest.max_body / (1024 * 1024)
-        return _error(
+        return _problem(
             413,
             "body too large",
             f"a hook body may be at most {mb:g} MB (--hook-max-body-mb)",
@@ -270,12 +289,12 @@ async def post_event(request: Request) -> JSONResponse:
             event, body = ingest.read(raw, received_ms=received)
     except ValueError as error:
         name = getattr(error, "field", "body")
-        return _error(422, f"invalid {name}", str(error), field=name)
+        return _problem(422, f"invalid {name}", str(error), field=name)
     app = str(event.get("app"))
     wait = ingest.limiter.take(app)
     if wait > 0:
         seconds = max(1, math.ceil(wait))
-        return _error(
+        return _problem(
             429,
             "rate limited",
             f"source_app {app!r} is over {ingest.limiter.rate:g} posts/s (--hook-rate)",
@@ -292,10 +311,14 @@ async def post_event(request: Request) -> JSONResponse:
     finally:
         ingest.feed.forget(event)
     if seq is None or problem is not None:
-        return _error(503, "not stored", problem or "not stored", id=seq)
+        return _problem(503, "not stored", problem or "not stored", id=seq)
     entry = ingest.feed.get(seq)
-    shaped = entry.shaped() if entry is not None else hook_event(public(event))
-    return JSONResponse(shaped)
+    return 200, entry.shaped() if entry is not None else hook_event(public(event)), None
+
+
+def _problem(status: int, error: str, detail: str, **extra: Any) -> Answer:
+    headers = extra.pop("headers", None)
+    return status, {"error": error, "detail": detail, **extra}, headers
 
 
 async def _read_limited(request: Request, limit: int) -> bytes | None:

@@ -123,3 +123,25 @@ def test_the_detail_page_follows_each_agents_transcript(server: LiveServer, page
         timeout=5_000
     )
     screenshot(page, "transcripts")
+
+
+# Makes the tab look hidden (or shown again) to the page, as a switch of tabs would.
+SET_VISIBILITY_JS = """(state) => {
+  Object.defineProperty(document, "visibilityState", {value: state, configurable: true});
+  document.dispatchEvent(new Event("visibilitychange"));
+}"""
+
+
+def test_a_hidden_tab_is_sent_nothing_and_catches_up_when_shown(
+    server: LiveServer, page: Page
+) -> None:
+    page.goto(f"{server.url}/events")
+    expect_live(page)
+    expect(event_rows(page).first).to_be_visible()
+    page.evaluate(SET_VISIBILITY_JS, "hidden")
+    page.wait_for_timeout(300)  # the server hears of it before the line below is written
+    append(transcript(server, RUNNING, "test_runner"), said("e8", "written while hidden"))
+    page.wait_for_timeout(1_000)  # ten ticks: a shown tab would have it by now
+    assert event_rows(page).filter(has_text="written while hidden").count() == 0
+    page.evaluate(SET_VISIBILITY_JS, "visible")
+    expect(event_rows(page).filter(has_text="written while hidden")).to_have_count(1)
