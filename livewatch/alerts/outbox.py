@@ -90,7 +90,7 @@ class Outbox:
                     )
         return new
 
-    def claim(self, limit: int = 16) -> list[Claim]:
+    def claim(self, limit: int = 64) -> list[Claim]:
         """Take the lease of up to `limit` due deliveries to our webhooks."""
         if not self.targets:
             return []
