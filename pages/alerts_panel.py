@@ -28,7 +28,8 @@ EVENT_COLORS = {
 DELIVERY_COLORS = {"pending": "blue-grey", "delivered": "green", "failed": "red", "none": "grey"}
 
 NOTIFY_KEY = "livewatch-notify"
-NOTIFY_CSS = '[data-testid="notify-toggle"][data-enabled="true"] { color: #facc15 !important; }'
+# On the icon: the button's own `text-white` (Quasar, !important) would win on the button.
+NOTIFY_CSS = '[data-testid="notify-toggle"][data-enabled="true"] .q-icon { color: #facc15; }'
 # The browser half of the notify toggle: the choice is remembered per browser, and it needs
 # the Notification API's permission, asked for on the click that turns it on.
 NOTIFY_SCRIPT = """

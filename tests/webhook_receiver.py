@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -28,7 +29,7 @@ class Receiver:
                 size = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(size) or b"null")
                 with receiver.lock:
-                    receiver.posts.append({"path": self.path, "body": body})
+                    receiver.posts.append({"path": self.path, "body": body, "at": time.time()})
                     count = len(receiver.posts)
                 code = receiver.answer(count)
                 if code is None:

@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, and_, or_, select, update
+from sqlalchemy import Connection, Engine, and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from livewatch.alerts.rules import NOTIFY_EVENTS, Alert
-from livewatch.store.database import migrate, writing
+from livewatch.store.database import migrate
+from livewatch.store.database import writing as _writing
 from livewatch.store.schema import alert_deliveries, alerts
 
 LEASE_S = 30.0  # a dead sender's deliveries wait at most this long for another
@@ -54,6 +57,9 @@ class Outbox:
         self.engine = engine
         self.owner = owner
         self.targets = sorted(set(targets))
+        # This process's writers take turns here rather than in SQLite's busy handler, which
+        # sleeps up to 100 ms a try: a burst of 200 stalls would wait seconds on it.
+        self._lock = threading.Lock()
 
     def prepare(self) -> None:
         """Bring the schema up to date (idempotent; the event store does it too)."""
@@ -68,7 +74,7 @@ class Outbox:
             return 0
         created = now_ms()
         new = 0
-        with writing(self.engine) as connection:
+        with self.writing() as connection:
             for alert in found:
                 stored = connection.execute(
                     self._insert(alerts).on_conflict_do_nothing(),
@@ -90,7 +96,7 @@ class Outbox:
                     )
         return new
 
-    def claim(self, limit: int = 16) -> list[Claim]:
+    def claim(self, limit: int = 64) -> list[Claim]:
         """Take the lease of up to `limit` due deliveries to our webhooks."""
         if not self.targets:
             return []
@@ -108,7 +114,7 @@ class Outbox:
             .limit(limit)
             .with_for_update(of=alert_deliveries, skip_locked=True)
         )
-        with writing(self.engine) as connection:
+        with self.writing() as connection:
             rows = connection.execute(due).all()
             claims = []
             for row in rows:
@@ -130,21 +136,21 @@ class Outbox:
         pairs = list(held)
         if not pairs:
             return
-        with writing(self.engine) as connection:
+        with self.writing() as connection:
             connection.execute(
                 self._ours(pairs).values(lease_until_ms=now_ms() + int(LEASE_S * 1000))
             )
 
     def attempted(self, key: str, target: str, attempts: int, error: str | None) -> None:
         """Record a failed attempt (the panel shows how delivery goes while it retries)."""
-        with writing(self.engine) as connection:
+        with self.writing() as connection:
             connection.execute(
                 self._ours([(key, target)]).values(attempts=attempts, last_error=error)
             )
 
     def finish(self, key: str, target: str, state: str, attempts: int, error: str | None) -> bool:
         """Settle a delivery as `delivered` or `failed`; False if our lease was lost."""
-        with writing(self.engine) as connection:
+        with self.writing() as connection:
             done = connection.execute(
                 self._ours([(key, target)]).values(
                     state=state,
@@ -160,7 +166,7 @@ class Outbox:
     def release(self) -> None:
         """Give up our leases (at shutdown), so a restart retries them at once."""
         d = alert_deliveries.c
-        with writing(self.engine) as connection:
+        with self.writing() as connection:
             connection.execute(
                 update(alert_deliveries)
                 .where(d.lease_owner == self.owner, d.state == "pending")
@@ -185,6 +191,11 @@ class Outbox:
             feed_row(row.key, json.loads(row.body), row.created_ms, by_key.get(row.key, []))
             for row in rows
         ]
+
+    @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        with self._lock, _writing(self.engine) as connection:
+            yield connection
 
     def _ours(self, pairs: list[tuple[str, str]]) -> Any:
         d = alert_deliveries.c
