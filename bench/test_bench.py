@@ -118,3 +118,17 @@ def test_a_quick_hooks_run_gives_sane_numbers(tmp_path: Path) -> None:
     assert 0 < flow["post_latency"]["p50"] < 1000
     assert 0 <= flow["cpu_pct"] < 200 and flow["rss_growth_mb"] < 200
     assert "metric" in done.stdout and "POST → /stream p99" in done.stdout
+
+
+def test_a_few_lightweight_tabs_get_small_patches(tmp_path: Path) -> None:
+    """bench/tabs.py in miniature: 200 workflows, 1 then 2 tabs, 2 changes each."""
+    import asyncio
+
+    from bench.tabs import scenario
+
+    steps = asyncio.run(scenario(200, [1, 2], tmp_path, changes_per_step=2, idle_s=0.5))
+    assert [s.tabs for s in steps] == [1, 2]
+    for step in steps:
+        assert len(step.latencies_ms) == 2 * step.tabs  # every tab saw every change
+        assert 0 < step.bytes_on_page < 1500
+        assert 0 < step.bytes_off_page < 200
