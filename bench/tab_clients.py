@@ -63,8 +63,14 @@ class Tab:
             if f.at >= start and any(m in f.text for m in CHART_MARKERS) == charts
         )
 
+    @property
+    def connected(self) -> bool:
+        return bool(self.sio.connected)
+
     async def sort(self, column: str, *, descending: bool) -> None:
         """What a click on a column header sends: Quasar's request, through NiceGUI's event."""
+        if not self.connected:
+            return  # a tab that lost its session (it is counted as such) has nothing to sort
         pagination = {"sortBy": column, "descending": descending, "page": 1, "rowsPerPage": 25}
         await self.sio.emit(
             "event",
@@ -77,7 +83,8 @@ class Tab:
         )
 
     async def close(self) -> None:
-        await self.sio.disconnect()
+        if self.connected:
+            await self.sio.disconnect()
 
 
 def _table(html: str) -> tuple[int, str]:

@@ -59,6 +59,7 @@ class Step:
     latencies_ms: list[float] = field(default_factory=list)
     bytes_on_page: float = 0.0
     bytes_off_page: float = 0.0
+    lost_tabs: int = 0  # tabs whose socket.io session dropped (a missed ping on a busy host)
     rss_zero_mb: float = 0.0  # with no tab open: what the tabs add is measured from here
     idle_zero_ms_per_s: float = 0.0
 
@@ -73,6 +74,7 @@ class Step:
             "latency_p95_ms": round(percentile(self.latencies_ms, 95), 1),
             "bytes_per_tab_on_page": round(self.bytes_on_page),
             "bytes_per_tab_off_page": round(self.bytes_off_page),
+            "lost_tabs": self.lost_tabs,
         }
 
 
@@ -103,7 +105,7 @@ async def one_change(
 ) -> list[float]:
     """Rename one state file over; the ms until each tab got the frame carrying it."""
     tmp, target, number = mutator.prepare(adw_id)
-    waiters = [tab.expect(f"#{number}") for tab in tabs]
+    waiters = [tab.expect(f"#{number}") for tab in tabs if tab.connected]
     started = time.perf_counter()
     mutator.commit(tmp, target)
     done, _ = await asyncio.wait(waiters, timeout=timeout)
@@ -122,8 +124,9 @@ async def changes(
         await asyncio.sleep(SETTLE_S)
     wall = time.perf_counter() - started
     cpu_ms = 1000 * (server.cpu_seconds() - cpu_before)
-    received = sum(tab.bytes_since(started) for tab in tabs)
-    return cpu_ms, wall, latencies, received / count / len(tabs)
+    live = [tab for tab in tabs if tab.connected]
+    received = sum(tab.bytes_since(started) for tab in live)
+    return cpu_ms, wall, latencies, received / count / max(1, len(live))
 
 
 async def off_page_bytes(tabs: list[Tab], mutator: Mutator, ids: list[str]) -> float:
@@ -135,7 +138,8 @@ async def off_page_bytes(tabs: list[Tab], mutator: Mutator, ids: list[str]) -> f
     tmp, target, _ = mutator.prepare(sorted(ids)[-1])
     mutator.commit(tmp, target)
     await asyncio.sleep(1.0)
-    total = sum(tab.bytes_since(started) for tab in tabs) / len(tabs)
+    live = [tab for tab in tabs if tab.connected]
+    total = sum(tab.bytes_since(started) for tab in live) / max(1, len(live))
     for tab in tabs:
         await tab.sort("updated", descending=True)
     await asyncio.sleep(1.0)
@@ -168,8 +172,11 @@ async def scenario(
             # The idle CPU over the same wall time is not the changes' own.
             step.change_cpu_ms = (cpu_ms - step.idle_ms_per_s * wall) / changes_per_step
             step.bytes_off_page = await off_page_bytes(tabs, mutator, tree.ids)
+            step.lost_tabs = sum(not tab.connected for tab in tabs)
             steps.append(step)
             print(json.dumps(step.row()), flush=True)
+            if step.lost_tabs:
+                print(server.log_tail(20), file=sys.stderr)
         for step in steps:
             step.rss_zero_mb, step.idle_zero_ms_per_s = rss_zero, idle_zero
     finally:
@@ -201,7 +208,7 @@ async def load(root: Path, *, workflows: int, tabs_count: int, rate: float, seco
         for index in range(int(rate * seconds)):
             await asyncio.sleep(max(0.0, started + index / rate - time.perf_counter()))
             tmp, target, number = mutator.prepare(rng.choice(tree.ids))
-            futures = [tab.expect(f"#{number}") for tab in tabs]
+            futures = [tab.expect(f"#{number}") for tab in tabs if tab.connected]
             waiters.append((time.perf_counter(), futures))
             mutator.commit(tmp, target)
         wall = time.perf_counter() - started

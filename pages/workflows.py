@@ -286,8 +286,9 @@ class WorkflowsView:
                 self.table.visible = page.total > 0
         if before is None or (before.matching, before.total) != (page.matching, page.total):
             self.count.text = page.count_text
+        # No `keep` per patch: the props are read only by a full render of the element (when
+        # it appears), and wrapping 25 rows in NiceGUI's observables costs every tab each time.
         if before is not None and (encoded := self.shared.patch_json(before, page)) is not None:
-            self.table.keep(page)
             self.table.patch(encoded)
 
 
