@@ -28,10 +28,13 @@ from typing import Any
 
 import httpx
 
+from bench import proc
 from bench.data import Mutator, build_tree
-from bench.servers import ServerProcess, livewatch_server, wait_quiet
+from bench.metrics.dom import ROW, WATCH_JS
+from bench.servers import CLOCK_TICKS, ServerProcess, livewatch_server, wait_quiet
 from bench.stats import percentile
 from bench.tab_clients import Tab, open_tabs
+from livewatch.testing import chromium_launch_args
 
 # The issue's figures for today (2,000 workflows, real Chromium tabs): ms CPU per change,
 # ms CPU per second idle, write → DOM p50 ms, by open tabs.
@@ -59,6 +62,7 @@ class Step:
     latencies_ms: list[float] = field(default_factory=list)
     bytes_on_page: float = 0.0
     bytes_off_page: float = 0.0
+    idle_tree_ms_per_s: float = 0.0  # with the watch child
     lost_tabs: int = 0  # tabs whose socket.io session dropped (a missed ping on a busy host)
     rss_zero_mb: float = 0.0  # with no tab open: what the tabs add is measured from here
     idle_zero_ms_per_s: float = 0.0
@@ -69,6 +73,7 @@ class Step:
             "tabs": self.tabs,
             "cpu_per_change_ms": round(self.change_cpu_ms, 2),
             "idle_cpu_ms_per_s": round(self.idle_ms_per_s, 2),
+            "idle_tree_cpu_ms_per_s": round(self.idle_tree_ms_per_s, 2),
             "rss_mb": round(self.rss_mb, 1),
             "latency_p50_ms": round(percentile(self.latencies_ms, 50), 1),
             "latency_p95_ms": round(percentile(self.latencies_ms, 95), 1),
@@ -78,11 +83,21 @@ class Step:
         }
 
 
-def cpu_rate(server: ServerProcess, seconds: float) -> float:
-    """Server CPU over `seconds` of wall time, in ms per second."""
-    before, started = server.cpu_seconds(), time.perf_counter()
+def main_cpu_seconds(server: ServerProcess) -> float:
+    """The server's own process: where NiceGUI keeps the tabs. The watch child's CPU does not
+    depend on tabs, and on a host short of inotify watches it polls, which would bury them."""
+    return proc.cpu_ticks(server.pid) / CLOCK_TICKS
+
+
+def cpu_rate(server: ServerProcess, seconds: float) -> tuple[float, float]:
+    """Server CPU over `seconds` of wall time, in ms per second: its own process, and its tree."""
+    before, tree, started = main_cpu_seconds(server), server.cpu_seconds(), time.perf_counter()
     time.sleep(seconds)
-    return 1000 * (server.cpu_seconds() - before) / (time.perf_counter() - started)
+    wall = time.perf_counter() - started
+    return (
+        1000 * (main_cpu_seconds(server) - before) / wall,
+        1000 * (server.cpu_seconds() - tree) / wall,
+    )
 
 
 async def wait_ready(server: ServerProcess, timeout: float = 180.0) -> None:
@@ -118,37 +133,93 @@ async def changes(
     """`count` changes one at a time: the server CPU they took (ms, idle included), the wall
     time (s), every tab's latency, and the bytes each tab got per change."""
     latencies: list[float] = []
-    cpu_before, started = server.cpu_seconds(), time.perf_counter()
+    cpu_before, started = main_cpu_seconds(server), time.perf_counter()
     for adw_id in random.Random(len(tabs)).sample(ids, count):
         latencies += await one_change(tabs, mutator, adw_id)
         await asyncio.sleep(SETTLE_S)
     wall = time.perf_counter() - started
-    cpu_ms = 1000 * (server.cpu_seconds() - cpu_before)
+    cpu_ms = 1000 * (main_cpu_seconds(server) - cpu_before)
     live = [tab for tab in tabs if tab.connected]
     received = sum(tab.bytes_since(started) for tab in live)
     return cpu_ms, wall, latencies, received / count / max(1, len(live))
 
 
-async def off_page_bytes(tabs: list[Tab], mutator: Mutator, ids: list[str]) -> float:
+async def off_page_bytes(
+    tabs: list[Tab], mutator: Mutator, ids: list[str], wait_s: float = 1.0
+) -> float:
     """Every tab sorted by id (page 1 is the first 25 ids); a change far down the list."""
     for tab in tabs:
         await tab.sort("adw_id", descending=False)
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(wait_s)
     started = time.perf_counter()
     tmp, target, _ = mutator.prepare(sorted(ids)[-1])
     mutator.commit(tmp, target)
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(wait_s)
     live = [tab for tab in tabs if tab.connected]
     total = sum(tab.bytes_since(started) for tab in live) / max(1, len(live))
     for tab in tabs:
         await tab.sort("updated", descending=True)
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(wait_s)
     return total
 
 
+def chromium_tabs(url: str, mutator: Mutator, count: int, samples: int) -> dict[str, Any]:
+    """`count` real Chromium tabs of `/` in one browser; per change, write → DOM in each
+    (a MutationObserver per tab stamps the moment its row shows the new issue number)."""
+    from playwright.sync_api import sync_playwright
+
+    latencies: list[float] = []
+    missed = 0
+    with sync_playwright() as p:
+        browser = p.chromium.launch(headless=True, **chromium_launch_args())  # type: ignore[arg-type]
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            pages = [context.new_page() for _ in range(count)]
+            for page in pages:
+                page.goto(url + "/", wait_until="load")
+                page.wait_for_selector(ROW, timeout=60_000)
+            pages[0].wait_for_timeout(2000)
+            rng = random.Random(count)
+            for _ in range(samples):
+                shown = pages[0].eval_on_selector_all(ROW, "rows => rows.map(r => r.dataset.adwId)")
+                adw_id = rng.choice(shown[1:] or shown)
+                tmp, target, number = mutator.prepare(adw_id)
+                for page in pages:
+                    page.evaluate(WATCH_JS, [adw_id, f"#{number}"])
+                written = time.time()
+                mutator.commit(tmp, target)
+                for page in pages:
+                    try:
+                        page.wait_for_function("() => window.__lw.done > 0", timeout=10_000)
+                    except Exception:
+                        missed += 1
+                        continue
+                    done_ms = page.evaluate("() => window.__lw.done")
+                    latencies.append(done_ms - 1000 * written)
+                pages[0].wait_for_timeout(300)
+        finally:
+            browser.close()
+    return {
+        "tabs": count,
+        "changes": samples,
+        "missed": missed,
+        "dom_p50_ms": round(percentile(latencies, 50), 1),
+        "dom_p95_ms": round(percentile(latencies, 95), 1),
+    }
+
+
 async def scenario(
-    workflows: int, tab_counts: list[int], root: Path, *, changes_per_step: int, idle_s: float
+    workflows: int,
+    tab_counts: list[int],
+    root: Path,
+    *,
+    changes_per_step: int,
+    idle_s: float,
+    chromium: int = 0,
+    result: dict[str, Any] | None = None,
+    wait_s: float = 1.0,
 ) -> list[Step]:
+    """The lightweight tab steps on one server; first, with `chromium`, real Chromium tabs."""
     tree = build_tree(root, workflows, seed=workflows)
     mutator = Mutator(tree.agents_dir)
     server = livewatch_server(tree.agents_dir, root, [])
@@ -157,21 +228,28 @@ async def scenario(
     tabs: list[Tab] = []
     try:
         await wait_ready(server)
-        wait_quiet(server)
-        idle_zero = cpu_rate(server, idle_s)
+        wait_quiet(server, limit_s=15.0)
+        idle_zero, _ = cpu_rate(server, idle_s)
+        if chromium and result is not None:
+            result["chromium"] = await asyncio.to_thread(
+                chromium_tabs, server.url, mutator, chromium, changes_per_step
+            )
+            print(json.dumps(result["chromium"]), flush=True)
         rss_zero = server.rss_mb()
         for count in tab_counts:
             tabs += await open_tabs(server.url, count - len(tabs))
-            await asyncio.sleep(2.0)  # the tabs' first frames (time zone, chart) settle
+            await asyncio.sleep(2 * wait_s)  # the tabs' first frames (time zone, chart) settle
             step = Step(workflows, count)
-            step.idle_ms_per_s = await asyncio.to_thread(cpu_rate, server, idle_s)
+            step.idle_ms_per_s, step.idle_tree_ms_per_s = await asyncio.to_thread(
+                cpu_rate, server, idle_s
+            )
             step.rss_mb = server.rss_mb()
             cpu_ms, wall, step.latencies_ms, step.bytes_on_page = await changes(
                 server, tabs, mutator, tree.ids, changes_per_step
             )
             # The idle CPU over the same wall time is not the changes' own.
             step.change_cpu_ms = (cpu_ms - step.idle_ms_per_s * wall) / changes_per_step
-            step.bytes_off_page = await off_page_bytes(tabs, mutator, tree.ids)
+            step.bytes_off_page = await off_page_bytes(tabs, mutator, tree.ids, wait_s)
             step.lost_tabs = sum(not tab.connected for tab in tabs)
             steps.append(step)
             print(json.dumps(step.row()), flush=True)
@@ -199,12 +277,13 @@ async def load(root: Path, *, workflows: int, tabs_count: int, rate: float, seco
     tabs: list[Tab] = []
     try:
         await wait_ready(server)
-        wait_quiet(server)
+        wait_quiet(server, limit_s=15.0)
         tabs = await open_tabs(server.url, tabs_count)
         await asyncio.sleep(3.0)
         waiters: list[tuple[float, list[asyncio.Future[float]]]] = []
         rng = random.Random(7)
-        cpu_before, started = server.cpu_seconds(), time.perf_counter()
+        cpu_before, tree_before = main_cpu_seconds(server), server.cpu_seconds()
+        started = time.perf_counter()
         for index in range(int(rate * seconds)):
             await asyncio.sleep(max(0.0, started + index / rate - time.perf_counter()))
             tmp, target, number = mutator.prepare(rng.choice(tree.ids))
@@ -212,7 +291,8 @@ async def load(root: Path, *, workflows: int, tabs_count: int, rate: float, seco
             waiters.append((time.perf_counter(), futures))
             mutator.commit(tmp, target)
         wall = time.perf_counter() - started
-        cpu_percent = 100 * (server.cpu_seconds() - cpu_before) / wall
+        cpu_percent = 100 * (main_cpu_seconds(server) - cpu_before) / wall
+        tree_percent = 100 * (server.cpu_seconds() - tree_before) / wall
         await asyncio.sleep(2.0)
         latencies = [f.result() - at for at, fs in waiters for f in fs if f.done()]
         expected = sum(len(fs) for _, fs in waiters)
@@ -222,6 +302,7 @@ async def load(root: Path, *, workflows: int, tabs_count: int, rate: float, seco
             "changes_per_s": rate,
             "seconds": seconds,
             "server_cpu_percent": round(cpu_percent, 1),
+            "server_tree_cpu_percent": round(tree_percent, 1),
             "delivered": f"{len(latencies)}/{expected}",
             "latency_p50_ms": round(percentile([x * 1000 for x in latencies], 50), 1),
             "latency_p95_ms": round(percentile([x * 1000 for x in latencies], 95), 1),
@@ -279,20 +360,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tabs", type=int, nargs="*", default=[1, 10, 50, 100])
     parser.add_argument("--changes", type=int, default=10, help="changes per step")
     parser.add_argument("--idle-s", type=float, default=10.0)
+    parser.add_argument("--chromium", type=int, default=10, help="real tabs (0: none)")
     parser.add_argument("--load", action="store_true", help="also the 60 s load at 20/s")
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args(argv)
     if args.quick:
         args.workflows, args.tabs, args.changes, args.idle_s = [200], [1, 3], 3, 1.0
+        args.chromium = 0
     result: dict[str, Any] = {"steps": [], "summary": {}}
-    with tempfile.TemporaryDirectory(prefix="lw-tabs-") as tmp:
+    shm = Path("/dev/shm")  # this VM's ext4 creates files slowly; reads are cached either way
+    with tempfile.TemporaryDirectory(prefix="lw-tabs-", dir=shm if shm.is_dir() else None) as tmp:
         steps: list[Step] = []
         for workflows in args.workflows:
             root = Path(tmp) / f"w{workflows}"
             root.mkdir()
             steps += asyncio.run(
                 scenario(
-                    workflows, args.tabs, root, changes_per_step=args.changes, idle_s=args.idle_s
+                    workflows,
+                    args.tabs,
+                    root,
+                    changes_per_step=args.changes,
+                    idle_s=args.idle_s,
+                    chromium=args.chromium if workflows == args.workflows[0] else 0,
+                    result=result,
                 )
             )
         result["steps"] = [s.row() for s in steps]

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
-from nicegui import background_tasks, events, ui
+from nicegui import background_tasks, core, events, ui
 from nicegui.client import Client
 
 from livewatch import runtime
@@ -260,16 +261,24 @@ class WorkflowsView:
     def on_visibility(self, e: events.GenericEventArguments) -> None:
         self.visible = bool(_first(e.args))
         if self.visible and self.behind:
-            self.on_change()
+            self.catch_up()
 
-    def on_change(self) -> None:
-        """A change in the hub: a hidden tab only notes it, and catches up when shown."""
-        if not self.visible:
-            self.behind = True
-            return
+    def catch_up(self) -> None:
+        """Bring this tab to the current state on its own, through its NiceGUI outbox (which
+        holds messages while the tab reconnects). The shared path serves it again from the
+        next change on, once it shows what the other tabs on its view show."""
         self.behind = False
         self.header.touch(self.shared.last_change_ts())
         self.render()
+
+    def resync(self) -> None:
+        """After a reconnect: a shared message may have gone to the dead socket, so the table
+        goes whole once (the props), and the header with it."""
+        page = self.shared.page(self.query)
+        self.table.keep(page)
+        self.table.update()
+        self.shown = None
+        self.catch_up()
 
     def render(self) -> None:
         """The visible page, shared with every tab on the same view; touch the browser only
@@ -301,24 +310,37 @@ class LiveTables:
     """The open workflows tabs of this process and the one hub subscription that serves them.
 
     Per change, each distinct view is computed once (`SharedPages`), whatever the number of
-    tabs on it; a tab costs only the comparison and the send of a patch encoded once. Renders
-    come at most once per SETTLE_SECONDS: a burst meanwhile folds into the next one.
+    tabs on it, and its message (the change's time and the patch) is encoded once and sent by
+    socket.io to every tab that shows what the view showed before. A tab out of that step
+    (just opened, a new query, back from hidden, reconnecting, or counts that moved) catches up
+    on its own. Renders come at most once per SETTLE_SECONDS: a burst folds into the next one.
     """
 
     def __init__(self) -> None:
         self.tabs: dict[WorkflowsView, Client] = {}
         self._subscription: Subscription[Change] | None = None
         self._pages: SharedPages | None = None
+        # Per view: the page every tab in step with it shows.
+        self._shown: dict[views.WorkflowQuery, views.WorkflowsPage] = {}
 
     def shared(self, collection: Collection) -> SharedPages:
         if self._pages is None or self._pages.collection is not collection:
             self._pages = SharedPages(collection)  # a new runtime (tests start several)
+            self._shown = {}
         return self._pages
 
     def add(self, view: WorkflowsView, collection: Collection) -> None:
         client = ui.context.client
         self.tabs[view] = client
         client.on_delete(lambda: self._remove(view))
+        connects = [0]
+
+        def connected() -> None:
+            connects[0] += 1
+            if connects[0] > 1:
+                view.resync()
+
+        client.on_connect(connected)
         sub = self._subscription
         if sub is None or sub.state is not SubscriptionState.OPEN:
             self._subscription = sub = collection.subscribe()
@@ -337,14 +359,47 @@ class LiveTables:
                     return  # closed: no tabs left, or the server is stopping
                 # Fell behind: the changes in between are lost; tabs render from current state.
                 self._subscription = sub = collection.subscribe()
-            for view, client in list(self.tabs.items()):
-                if client.is_deleted:
-                    continue
-                try:
-                    view.on_change()
-                except Exception:  # one broken tab must not stop the others
-                    log.exception("[PAGES] a workflows tab failed to apply a change")
+            try:
+                await self._render(self.shared(collection))
+            except Exception:
+                log.exception("[PAGES] the workflows tabs failed to render a change")
             await asyncio.sleep(SETTLE_SECONDS)
+
+    async def _render(self, shared: SharedPages) -> None:
+        by_view: dict[views.WorkflowQuery, list[WorkflowsView]] = {}
+        for view, client in list(self.tabs.items()):
+            if client.is_deleted:
+                continue
+            if not view.visible:
+                view.behind = True  # rendered for when it is shown again
+                continue
+            by_view.setdefault(view.query, []).append(view)
+        stamp = int((shared.last_change_ts() or time.time()) * 1000)
+        for query, tabs in by_view.items():
+            page, before = shared.page(query), self._shown.get(query)
+            in_step = [v for v in tabs if v.shown is before and self.tabs[v].has_socket_connection]
+            if before is None or (before.total, before.matching) != (page.total, page.matching):
+                in_step = []  # the heading and counts are elements of each tab: each on its own
+            for view in tabs:
+                if view not in in_step:
+                    try:
+                        view.catch_up()
+                    except Exception:  # one broken tab must not stop the others
+                        log.exception("[PAGES] a workflows tab failed to apply a change")
+            self._shown[query] = page
+            if not in_step or before is None:
+                continue
+            encoded = shared.patch_json(before, page) or "null"
+            code = f"window.lwWorkflows && window.lwWorkflows.tick({stamp}, {encoded})"
+            for view in in_step:
+                view.shown = page
+            # No message id: NiceGUI's script takes it as is (ids are per tab, this is not).
+            await core.sio.emit(
+                "run_javascript", {"code": code}, room=[self.tabs[v].id for v in in_step]
+            )
+        # Views nobody shows any more are forgotten.
+        for query in set(self._shown) - set(by_view):
+            del self._shown[query]
 
 
 TABLES = LiveTables()

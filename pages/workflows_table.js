@@ -1,6 +1,6 @@
 // The workflows table: a Quasar table in server-side mode that the server patches row by row.
 // A change sends the page's ids in order and only the rows that differ (`patch`), never the
-// whole page again; a new search, sort or page sends the page whole (`show`). Every field is
+// whole page again; every tab on the same view gets the same message (`tick`). Every field is
 // shown through Vue's text interpolation, so whatever an agent wrote stays text.
 // Quasar reads `pagination` from the prop only while an update:pagination listener exists.
 // The tab tells the server when it is hidden, so a background tab is not rendered for.
@@ -63,10 +63,12 @@ export default {
     pagination(value) { this.pager = value; },
   },
   mounted() {
+    window.lwWorkflows = this;  // the server's shared per-view message finds the table here
     this.onVisibility = () => this.$emit("visibility", document.visibilityState !== "hidden");
     document.addEventListener("visibilitychange", this.onVisibility);
   },
   unmounted() {
+    if (window.lwWorkflows === this) window.lwWorkflows = null;
     document.removeEventListener("visibilitychange", this.onVisibility);
   },
   methods: {
@@ -77,9 +79,12 @@ export default {
       this.items = change.ids.map((id) => change.rows[id] || known.get(id)).filter(Boolean);
       if (change.pagination) this.pager = change.pagination;
     },
-    show(rows, pagination) {
-      this.items = rows;
-      this.pager = pagination;
+    // One message for every tab on a view: the time of the change for the header's
+    // "Updated" (the page script ticks it) and the patch, or null when the page is unchanged.
+    tick(ts, change) {
+      const stamp = document.querySelector('[data-testid="last-updated"]');
+      if (stamp) stamp.dataset.ts = ts;
+      if (change) this.patch(change);
     },
   },
 };
