@@ -43,6 +43,10 @@ class Tab:
     sio: socketio.AsyncClient
     frames: list[Frame] = field(default_factory=list)
     waiters: dict[str, asyncio.Future[float]] = field(default_factory=dict)
+    lost: str | None = None  # why the session ended, when it ended on its own
+
+    def disconnected(self, reason: object = None) -> None:
+        self.lost = str(reason)
 
     def received(self, event: str, data: Any) -> None:
         text = json.dumps([event, data], separators=(",", ":"))
@@ -110,6 +114,7 @@ async def open_tab(http: httpx.AsyncClient, base: str) -> Tab:
     sio = socketio.AsyncClient(reconnection=False)
     tab = Tab(client_id.group(1), table_id, listener, sio)
     sio.on("*", tab.received)
+    sio.on("disconnect", tab.disconnected)
     query = {
         "client_id": tab.client_id,
         "next_message_id": "0",
