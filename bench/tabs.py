@@ -236,7 +236,7 @@ async def scenario(
     tabs: list[Tab] = []
     try:
         await wait_ready(server)
-        wait_quiet(server, limit_s=15.0)
+        wait_quiet(server, limit_s=min(15.0, 5 * idle_s))
         idle_zero, _ = cpu_rate(server, idle_s)
         if chromium and result is not None:
             result["chromium"] = await asyncio.to_thread(
