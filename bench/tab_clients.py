@@ -52,8 +52,11 @@ class Tab:
         text = json.dumps([event, data], separators=(",", ":"))
         at = time.perf_counter()
         self.frames.append(Frame(at, len(text) + 2, text))
-        for mark, waiter in list(self.waiters.items()):
-            if mark in text and not waiter.done():
+        # Seen marks leave the list: under load a tab gets 10 frames a second, and scanning
+        # every change ever awaited starved this process until it missed its pings.
+        for mark in [m for m in self.waiters if m in text]:
+            waiter = self.waiters.pop(mark)
+            if not waiter.done():
                 waiter.set_result(at)
 
     def expect(self, mark: str) -> asyncio.Future[float]:
