@@ -157,3 +157,17 @@ def test_a_quick_cold_restart_gives_sane_numbers(tmp_path: Path) -> None:
     assert 0 < restart["p50_ms"] < 2000
     assert 0 < restart["full_list_s"][0] <= restart["verified_s"][0]
     assert "cold restart" in done.stdout and "write→client" in done.stdout
+
+
+def test_a_few_lightweight_tabs_get_small_patches(tmp_path: Path) -> None:
+    """bench/tabs.py in miniature: 200 workflows, 2 tabs, 2 changes."""
+    import asyncio
+
+    from bench.tabs import scenario
+
+    steps = asyncio.run(scenario(200, [2], tmp_path, changes_per_step=2, idle_s=0.3, wait_s=0.4))
+    assert [s.tabs for s in steps] == [2]
+    for step in steps:
+        assert len(step.latencies_ms) == 2 * step.tabs  # every tab saw every change
+        assert 0 < step.bytes_on_page < 1500
+        assert 0 < step.bytes_off_page < 200

@@ -11,21 +11,26 @@ when they differ, so a burst of changes costs the browser one chart update, not 
 
 from __future__ import annotations
 
-import json
-import re
+import asyncio
+import logging
+import time
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
-from nicegui import events, ui
+from nicegui import background_tasks, core, events, ui
+from nicegui.client import Client
 
 from livewatch import runtime
 from livewatch.hub import views
 from livewatch.hub.activity import Activity
-from livewatch.hub.collection import Change, Collection
+from livewatch.hub.collection import Change, Collection, Subscription, SubscriptionState
 from livewatch.hub.records import PHASES
+from livewatch.hub.shared_views import SharedPages
 
 from .alerts_panel import alerts_panel
-from .layout import follow, frame
+from .layout import SETTLE_SECONDS, Header, frame
+
+log = logging.getLogger("livewatch.pages")
 
 COLUMNS: list[dict[str, Any]] = [
     # No "field": the row template renders the cells, and the server does the sorting.
@@ -41,61 +46,6 @@ COLUMNS: list[dict[str, Any]] = [
         ("updated", "Updated"),
     )
 ]
-
-
-def _js(value: Any) -> str:
-    """A JSON value as a JavaScript literal that fits in a double-quoted HTML attribute."""
-    return json.dumps(value).replace('"', "'")
-
-
-def _squeeze(template: str) -> str:
-    """The template travels with every table update: drop the whitespace that costs bytes."""
-    return re.sub(r"\s+", " ", template).replace("> <", "><").strip()
-
-
-# One row. The browser script fills `[data-ts]` with "12s ago" and keeps it ticking. The
-# constants are inlined once here, so that rows need not carry them.
-ROW_TEMPLATE = _squeeze(
-    """
-<q-tr :props="props" data-testid="workflow-row" :data-adw-id="props.row.adw_id"
- :data-status="props.row.status">
-<q-td key="adw_id" :props="props">
- <a :href="'/workflows/' + props.row.adw_id" class="lw-mono text-primary">{{ props.row.adw_id }}</a>
- <div v-if="props.row.error" class="lw-error" data-testid="workflow-error">
-  {{ props.row.error }}</div>
-</q-td>
-<q-td key="issue" :props="props">
- <a v-if="props.row.url" :href="props.row.url" target="_blank" class="text-primary">
-  {{ props.row.issue }}</a>
- <span v-else>{{ props.row.issue }}</span>
-</q-td>
-<q-td key="issue_class" :props="props">{{ props.row.issue_class }}</q-td>
-<q-td key="phase" :props="props">
- <span class="lw-steps" data-testid="phase-progress" :data-phase="props.row.phase"
-  :data-steps="props.row.steps">
-  <span v-for="(s, i) in props.row.steps" :class="'lw-step lw-' + s"
-   :title="__PHASES__[i]">{{ s == 'd' ? '✓' : i + 1 }}</span>
-  <span class="q-ml-sm">{{ props.row.phase }}</span>
- </span>
-</q-td>
-<q-td key="status" :props="props">
- <q-badge data-testid="status-badge" :color="__COLORS__[props.row.status]"
-  :label="props.row.status" />
-</q-td>
-<q-td key="now" :props="props">
- <div v-if="props.row.now_text" class="lw-now" data-testid="now-activity"
-  :data-agent="props.row.now_agent" :data-tool="props.row.now_tool"
-  :data-kind="props.row.now_kind" :title="props.row.now_text">
-  <span class="lw-mono">{{ props.row.now_agent }}</span> · {{ props.row.now_text }}
-  <span class="lw-age" :data-ts="props.row.now_ts"></span></div>
- <div v-if="props.row.tokens" class="lw-tokens" data-testid="workflow-tokens">
-  {{ props.row.tokens }}</div>
-</q-td>
-<q-td key="cost" :props="props">{{ props.row.cost }}</q-td>
-<q-td key="updated" :props="props"><span :data-ts="props.row.ts"></span></q-td>
-</q-tr>
-""".replace("__PHASES__", _js(list(PHASES))).replace("__COLORS__", _js(views.STATUS_COLORS))
-)
 
 
 # The chart looks for new bars this often; a burst of changes in between is one update.
@@ -153,12 +103,16 @@ class ActivityView:
     def bar_chart(self) -> None:
         self.chart = ui.echart(chart_options(self.shown)).props("data-testid=activity-chart")
         self.chart.style("height: 120px; width: 28rem")
-        ui.timer(CHART_SECONDS, self.refresh)
+        client = ui.context.client
 
-    async def refresh(self) -> None:
-        if self.tz is None:
-            self.tz = await browser_timezone()
-        chart = views.activity_chart(self.activity.series(), self.tz)
+        async def join() -> None:
+            self.tz = await browser_timezone(client)
+            if not client.is_deleted:
+                CHARTS.add(self, client)
+
+        background_tasks.create(join(), name=f"activity chart for {client.id}")
+
+    def refresh(self, chart: views.ActivityChart) -> None:
         if chart == self.shown:
             return
         before, self.shown = self.shown, chart
@@ -178,40 +132,95 @@ class ActivityView:
         self.total.props["data-total"] = self.shown.total
 
 
-async def browser_timezone() -> tzinfo:
+class ChartClock:
+    """One timer for every open activity chart, not one per tab: every CHART_SECONDS it reads
+    the counts once, makes the bars once per time zone, and hands each tab its chart."""
+
+    def __init__(self) -> None:
+        self.views: dict[ActivityView, Client] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, view: ActivityView, client: Client) -> None:
+        self.views[view] = client
+        client.on_delete(lambda: self.views.pop(view, None))
+        if self._task is None or self._task.done():
+            self._task = background_tasks.create(self._run(), name="activity charts")
+
+    async def _run(self) -> None:
+        while self.views:
+            await asyncio.sleep(CHART_SECONDS)
+            live = [v for v, c in list(self.views.items()) if not c.is_deleted]
+            charts: dict[Any, views.ActivityChart] = {}
+            series = live[0].activity.series() if live else []
+            for view in live:
+                key = view.tz.utcoffset(None) if view.tz is not None else None
+                if key not in charts:
+                    charts[key] = views.activity_chart(series, view.tz)
+                try:
+                    view.refresh(charts[key])
+                except Exception:  # one broken tab must not stop the others
+                    log.exception("[PAGES] an activity chart failed to update")
+
+
+CHARTS = ChartClock()
+
+
+async def browser_timezone(client: Client) -> tzinfo:
     """The browser's UTC offset, so the minutes read as the viewer's clock shows them."""
     try:
-        minutes = await ui.run_javascript("-new Date().getTimezoneOffset()")
+        minutes = await client.run_javascript("-new Date().getTimezoneOffset()")
         return timezone(timedelta(minutes=int(minutes)))
     except (TimeoutError, TypeError, ValueError):  # no answer (or a tab gone): the server's
         return datetime.now().astimezone().tzinfo or UTC
 
 
-class WorkflowsTable:
-    """The table and its counts, kept in step with the hub for one browser tab."""
+class WorkflowsTable(ui.element, component="workflows_table.js"):
+    """The table in the browser: rows go in whole once, then as patches of the rows that differ."""
 
-    def __init__(self, collection: Collection, title: ui.label) -> None:
-        self.collection = collection
+    def __init__(self, page: views.WorkflowsPage) -> None:
+        super().__init__()
+        self._props.update(
+            columns=COLUMNS,
+            rowsPerPageOptions=list(views.PAGE_SIZES),
+            phases=list(PHASES),
+            colors=views.STATUS_COLORS,
+        )
+        self.keep(page)
+
+    def keep(self, page: views.WorkflowsPage) -> None:
+        """The page in the props too, so a full render of the element starts from it, without
+        sending them now (a patch does that in a fraction of the bytes)."""
+        with self.props.suspend_updates():
+            self._props["rows"] = page.rows
+            self._props["pagination"] = views.pagination(page)
+
+    def patch(self, encoded: str) -> None:
+        """Send a patch already encoded as JSON: one encoding serves every tab of a view."""
+        self.client.run_javascript(f'return runMethod({self.id}, "patch", [{encoded}])')
+
+
+class WorkflowsView:
+    """The table and its counts for one browser tab; `LiveTables` brings it each change."""
+
+    def __init__(self, shared: SharedPages, title: ui.label, header: Header) -> None:
+        self.shared = shared
         self.title = title
+        self.header = header
         self.query = views.WorkflowQuery()
         self.shown: views.WorkflowsPage | None = None
+        self.visible = True  # the browser says when the tab is hidden, and when it is back
+        self.behind = False  # a change came while hidden: render once it is visible
         self.build()
 
     def build(self) -> None:
         self.filters()
         self.empty = ui.label("No active workflows").classes("text-lg text-grey-7 q-pa-lg")
         self.empty.props("data-testid=workflows-empty").set_visibility(False)
-        self.table = ui.table(
-            columns=COLUMNS,
-            rows=[],
-            row_key="adw_id",
-            pagination={"rowsPerPage": self.query.per_page},
-        ).classes("w-full")
+        self.table = WorkflowsTable(self.shared.page(self.query)).classes("w-full")
         self.table.props("data-testid=workflows-table flat bordered binary-state-sort")
-        self.table.props["rows-per-page-options"] = list(views.PAGE_SIZES)
-        self.table.add_slot("body", ROW_TEMPLATE)
         # Quasar's server-side mode: paging and sorting ask us, and we answer with one page.
-        self.table.on("request", self.on_request, js_handler="(r) => emit(r.pagination)")
+        self.table.on("request", self.on_request)
+        self.table.on("visibility", self.on_visibility)
         self.render()
 
     def filters(self) -> None:
@@ -239,7 +248,8 @@ class WorkflowsTable:
         self.render()
 
     def on_request(self, e: events.GenericEventArguments) -> None:
-        pagination = e.args or {}
+        pagination = _first(e.args)
+        pagination = pagination if isinstance(pagination, dict) else {}
         sort_by = pagination.get("sortBy")
         self.query = self.query.with_(
             sort_by=sort_by or views.DEFAULT_SORT,
@@ -249,34 +259,151 @@ class WorkflowsTable:
         )
         self.render()
 
+    def on_visibility(self, e: events.GenericEventArguments) -> None:
+        self.visible = bool(_first(e.args))
+        if self.visible and self.behind:
+            self.catch_up()
+
+    def catch_up(self) -> None:
+        """Bring this tab to the current state on its own, through its NiceGUI outbox (which
+        holds messages while the tab reconnects). The shared path serves it again from the
+        next change on, once it shows what the other tabs on its view show."""
+        self.behind = False
+        self.header.touch(self.shared.last_change_ts())
+        self.render()
+
+    def resync(self) -> None:
+        """After a reconnect: a shared message may have gone to the dead socket, so the table
+        goes whole once (the props), and the header with it."""
+        page = self.shared.page(self.query)
+        self.table.keep(page)
+        self.table.update()
+        self.shown = None
+        self.catch_up()
+
     def render(self) -> None:
-        """Recompute the visible page; touch the browser only where something differs."""
-        page = views.workflows_page(self.collection.records(), self.query)
-        before = self.shown
-        self.shown = page
+        """The visible page, shared with every tab on the same view; touch the browser only
+        where something differs."""
+        page = self.shared.page(self.query)
+        before, self.shown = self.shown, page
+        if before is page:
+            return
         if before is None or before.total != page.total:
             self.title.text = views.heading(page.total)
             if self.table.visible != (page.total > 0):
                 self.empty.visible = page.total == 0
+                self.table.keep(page)
                 self.table.visible = page.total > 0
         if before is None or (before.matching, before.total) != (page.matching, page.total):
             self.count.text = page.count_text
-        if before is None or (before.rows, before.query, before.matching) != (
-            page.rows,
-            page.query,
-            page.matching,
-        ):
-            self.table.props["pagination"] = {
-                "sortBy": page.query.sort_by,
-                "descending": page.query.descending,
-                "page": page.page,
-                "rowsPerPage": page.query.per_page,
-                "rowsNumber": page.matching,
-            }
-            self.table.rows = page.rows
+        # No `keep` per patch: the props are read only by a full render of the element (when
+        # it appears), and wrapping 25 rows in NiceGUI's observables costs every tab each time.
+        if before is not None and (encoded := self.shared.patch_json(before, page)) is not None:
+            self.table.patch(encoded)
 
-    async def on_change(self, _: list[Change]) -> None:
-        self.render()
+
+def _first(args: Any) -> Any:
+    """An event's one argument, however NiceGUI wrapped it."""
+    return args[0] if isinstance(args, list) and args else args
+
+
+class LiveTables:
+    """The open workflows tabs of this process and the one hub subscription that serves them.
+
+    Per change, each distinct view is computed once (`SharedPages`), whatever the number of
+    tabs on it, and its message (the change's time and the patch) is encoded once and sent by
+    socket.io to every tab that shows what the view showed before. A tab out of that step
+    (just opened, a new query, back from hidden, reconnecting, or counts that moved) catches up
+    on its own. Renders come at most once per SETTLE_SECONDS: a burst folds into the next one.
+    """
+
+    def __init__(self) -> None:
+        self.tabs: dict[WorkflowsView, Client] = {}
+        self._subscription: Subscription[Change] | None = None
+        self._pages: SharedPages | None = None
+        # Per view: the page every tab in step with it shows.
+        self._shown: dict[views.WorkflowQuery, views.WorkflowsPage] = {}
+
+    def shared(self, collection: Collection) -> SharedPages:
+        if self._pages is None or self._pages.collection is not collection:
+            self._pages = SharedPages(collection)  # a new runtime (tests start several)
+            self._shown = {}
+        return self._pages
+
+    def add(self, view: WorkflowsView, collection: Collection) -> None:
+        client = ui.context.client
+        self.tabs[view] = client
+        client.on_delete(lambda: self._remove(view))
+        connects = [0]
+
+        def connected() -> None:
+            connects[0] += 1
+            if connects[0] > 1:
+                view.resync()
+
+        client.on_connect(connected)
+        sub = self._subscription
+        if sub is None or sub.state is not SubscriptionState.OPEN:
+            self._subscription = sub = collection.subscribe()
+            background_tasks.create(self._run(collection, sub), name="live workflows tables")
+
+    def _remove(self, view: WorkflowsView) -> None:
+        self.tabs.pop(view, None)
+        if not self.tabs and self._subscription is not None:
+            self._subscription.close()  # nobody looks: the hub need not feed us
+
+    async def _run(self, collection: Collection, sub: Subscription[Change]) -> None:
+        while True:
+            batch = await sub.next_batch()
+            if not batch:
+                if sub.state is not SubscriptionState.OVERFLOWED or sub is not self._subscription:
+                    return  # closed: no tabs left, or the server is stopping
+                # Fell behind: the changes in between are lost; tabs render from current state.
+                self._subscription = sub = collection.subscribe()
+            try:
+                await self._render(self.shared(collection))
+            except Exception:
+                log.exception("[PAGES] the workflows tabs failed to render a change")
+            await asyncio.sleep(SETTLE_SECONDS)
+
+    async def _render(self, shared: SharedPages) -> None:
+        by_view: dict[views.WorkflowQuery, list[WorkflowsView]] = {}
+        for view, client in list(self.tabs.items()):
+            if client.is_deleted:
+                continue
+            if not view.visible:
+                view.behind = True  # rendered for when it is shown again
+                continue
+            by_view.setdefault(view.query, []).append(view)
+        stamp = int((shared.last_change_ts() or time.time()) * 1000)
+        for query, tabs in by_view.items():
+            page, before = shared.page(query), self._shown.get(query)
+            in_step = [v for v in tabs if v.shown is before and self.tabs[v].has_socket_connection]
+            if before is None or (before.total, before.matching) != (page.total, page.matching):
+                in_step = []  # the heading and counts are elements of each tab: each on its own
+            for view in tabs:
+                if view not in in_step:
+                    try:
+                        view.catch_up()
+                    except Exception:  # one broken tab must not stop the others
+                        log.exception("[PAGES] a workflows tab failed to apply a change")
+            self._shown[query] = page
+            if not in_step or before is None:
+                continue
+            encoded = shared.patch_json(before, page) or "null"
+            code = f"window.lwWorkflows && window.lwWorkflows.tick({stamp}, {encoded})"
+            for view in in_step:
+                view.shown = page
+            # No message id: NiceGUI's script takes it as is (ids are per tab, this is not).
+            await core.sio.emit(
+                "run_javascript", {"code": code}, room=[self.tabs[v].id for v in in_step]
+            )
+        # Views nobody shows any more are forgotten.
+        for query in set(self._shown) - set(by_view):
+            del self._shown[query]
+
+
+TABLES = LiveTables()
 
 
 @ui.page("/", title="livewatch · Workflows")
@@ -293,11 +420,6 @@ def workflows_page() -> None:
                 title.props("data-testid=workflows-heading")
                 activity.total_label()
             activity.bar_chart()
-        table = WorkflowsTable(workflows, title)
+        table = WorkflowsView(TABLES.shared(workflows), title, header)
         alerts_panel(limit=5)
-
-    async def on_change(batch: list[Change]) -> None:
-        header.touch(workflows.last_change_ts)
-        await table.on_change(batch)
-
-    follow(workflows, on_change)
+    TABLES.add(table, workflows)

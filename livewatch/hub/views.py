@@ -150,6 +150,8 @@ class WorkflowQuery:
 
 
 def filter_workflows(records: Iterable[Record], query: WorkflowQuery) -> list[Record]:
+    if query.status == ALL and query.phase == ALL and not query.search.strip():
+        return list(records)  # the default view, on every change: no test per record
     return [
         r
         for r in records
@@ -418,3 +420,30 @@ BROKER_NOTICES: dict[str, str] = {"degraded": "Degraded: Redis unreachable"}
 def broker_notice(state: str | None) -> str | None:
     """The header chip's text for a broker state, or None when all is well (or no broker)."""
     return BROKER_NOTICES.get(state or "")
+
+
+# --- sharing one page among tabs -----------------------------------------------------------
+
+
+def pagination(page: WorkflowsPage) -> Record:
+    """Quasar's server-side pagination for `page`: where it is, how it sorts, how many match."""
+    return {
+        "sortBy": page.query.sort_by,
+        "descending": page.query.descending,
+        "page": page.page,
+        "rowsPerPage": page.query.per_page,
+        "rowsNumber": page.matching,
+    }
+
+
+def page_patch(before: WorkflowsPage, after: WorkflowsPage) -> Record | None:
+    """What turns the rows a tab shows into `after`'s: the ids in order and only the rows
+    that are new or differ. None when the table looks the same (a change off the page)."""
+    if (before.rows, before.query, before.matching) == (after.rows, after.query, after.matching):
+        return None
+    shown = {row["adw_id"]: row for row in before.rows}
+    return {
+        "ids": [row["adw_id"] for row in after.rows],
+        "rows": {row["adw_id"]: row for row in after.rows if shown.get(row["adw_id"]) != row},
+        "pagination": pagination(after),
+    }
