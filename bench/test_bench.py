@@ -153,7 +153,8 @@ def test_a_quick_cold_restart_gives_sane_numbers(tmp_path: Path) -> None:
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     restart = json.loads(out.read_text())["results"]["livewatch"]["cold restart"]
-    assert restart["writes"] == 10 and restart["missed"] == 0  # every 100 ms for 1 s
+    # Every 100 ms for 1 s: 10 writes, or one fewer when a loaded machine delays the loop.
+    assert restart["writes"] >= 9 and restart["missed"] == 0
     assert 0 < restart["p50_ms"] < 2000
     assert 0 < restart["full_list_s"][0] <= restart["verified_s"][0]
     assert "cold restart" in done.stdout and "write→client" in done.stdout

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from livewatch.hub.collection import Change
 from livewatch.hub.events import Event
+from livewatch.hub.records import ENDED
 from livewatch.sources.transcript import usage_tokens
 from livewatch.store.history_sql import outcome_of
 
@@ -37,7 +38,7 @@ def fold_record(
     adw_id = record["adw_id"]
     outcome = outcome_of(record.get("status"))
     phase = record.get("phase") or "plan"
-    final = outcome != "running"
+    final = outcome in ENDED
     tokens = record.get("tokens") or {}
     run = {
         "adw_id": adw_id,
@@ -66,7 +67,7 @@ def fold_record(
     phases = []
     if old_phase != phase:
         phases += [phase_row(old_phase, now_ms), phase_row(phase, now_ms if final else None)]
-    elif final and old_outcome == "running":
+    elif final and old_outcome not in ENDED:
         phases.append(phase_row(phase, now_ms))
     return run, phases
 

@@ -9,6 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 PHASES: tuple[str, ...] = ("plan", "build", "test", "review", "document", "ship")
 
 Phase = Literal["plan", "build", "test", "review", "document", "ship"]
+# A run with one of these is over: `stalled` is not, for its next write makes it `running`.
+ENDED: frozenset[str] = frozenset({"completed", "failed"})
+
 Status = Literal["running", "completed", "failed", "idle", "error", "stalled"]
 
 

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from livewatch.hub.records import PHASES, WorkflowDetail
+from livewatch.hub.records import ENDED, PHASES, WorkflowDetail
 from livewatch.hub.views import epoch_ms
 from livewatch.sources.workflows import line_time, read_detail, workflow_ids
 
 Row = dict[str, Any]
-FINAL = frozenset({"completed", "failed", "stalled"})
+FINAL = frozenset({"completed", "failed", "stalled"})  # outcomes kept as they are
 
 
 @dataclass
@@ -49,7 +49,7 @@ def phase_rows(adw_id: str, starts: dict[str, int], end_ms: int | None) -> list[
 
 def facts_of(detail: WorkflowDetail, folder_times: dict[str, int], newest_ms: int) -> RunFacts:
     """The run of one read folder; `folder_times`: each phase folder's mtime (ms). Pure."""
-    final = detail.status in FINAL
+    final = detail.status in ENDED  # a stalled run is not over: its next write resumes it
     starts: dict[str, int] = {}
     tails: dict[str, list[str]] = {}
     for step in detail.phases:
@@ -92,7 +92,7 @@ def facts_of(detail: WorkflowDetail, folder_times: dict[str, int], newest_ms: in
         "issue_class": detail.issue_class,
         "model_set": detail.model_set,
         "status": detail.status,
-        "outcome": detail.status if final else "running",
+        "outcome": detail.status if detail.status in FINAL else "running",
         "cost_usd": detail.cost_usd,
         "tokens_in": sum(a["tokens_in"] for a in tokens) if tokens else None,
         "tokens_out": sum(a["tokens_out"] or 0 for a in tokens) if tokens else None,

@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.dml import Insert
 
+from livewatch.hub.records import ENDED
 from livewatch.store.queries import _insert, clamp
 from livewatch.store.schema import activity_minutes, history_daily, run_agents, run_phases, runs
 
@@ -38,6 +39,7 @@ Sort = Literal["newest", "slowest", "costliest"]
 
 DAY_MS = 86_400_000
 OUTCOMES: tuple[str, ...] = ("completed", "failed", "stalled", "running")
+# Kept as the run's outcome; of these only ENDED ones (completed, failed) end the run.
 FINAL = frozenset({"completed", "failed", "stalled"})
 # Phase durations are kept per day as counts in buckets 8 % wide: percentiles over any range
 # come from ~40 rows a phase instead of every phase of every run, at most 4 % off.
@@ -68,6 +70,11 @@ def _least(a: Any, b: Any) -> ColumnElement[Any]:
     return case((b.is_(None), a), (a.is_(None), b), (a <= b, a), else_=b)
 
 
+def _open(outcome: Any) -> ColumnElement[bool]:
+    # Spelled out, not NOT IN: an expanding IN cannot run in an executemany.
+    return and_(*(outcome != status for status in sorted(ENDED)))
+
+
 def _greatest(a: Any, b: Any) -> ColumnElement[Any]:
     return case((b.is_(None), a), (a.is_(None), b), (a >= b, a), else_=b)
 
@@ -84,14 +91,15 @@ def upsert_runs(dialect: str, mode: Mode) -> Insert:
     if mode == "live":
         fields = {name: func.coalesce(new[name], old[name]) for name in RUN_FIELDS}
         fields |= {"status": new.status, "outcome": new.outcome}
-        # A run that is running again has no end; a final one keeps the end first seen.
+        # A run that is running (or stalled) again has no end; an ended one keeps the end
+        # first seen.
         ended: Any = case(
-            (new.outcome == "running", None), else_=func.coalesce(old.ended_ms, new.ended_ms)
+            (_open(new.outcome), None), else_=func.coalesce(old.ended_ms, new.ended_ms)
         )
     else:
         fields = {name: func.coalesce(old[name], new[name]) for name in RUN_FIELDS}
         ended = case(
-            (old.outcome == "running", old.ended_ms),
+            (_open(old.outcome), old.ended_ms),
             else_=func.coalesce(old.ended_ms, new.ended_ms),
         )
     fields |= {

@@ -71,11 +71,13 @@ def summarize(rows: Iterable[Sequence[Any]], first_day: int, last_day: int) -> d
 
 
 def _success(tally: dict[str, int]) -> dict[str, Any]:
-    finished = sum(n for outcome, n in tally.items() if outcome != "running")
+    # Success among the runs that ended; stalled ones may still resume, so they count apart.
     completed = tally.get("completed", 0)
+    finished = completed + tally.get("failed", 0)
     return {
         "runs": sum(tally.values()),
         "finished": finished,
         "completed": completed,
+        "stalled": tally.get("stalled", 0),
         "success_rate": round(completed / finished, 4) if finished else None,
     }

@@ -31,11 +31,14 @@ def test_a_new_phase_starts_now_and_ends_the_one_before() -> None:
     ]
 
 
-def test_a_run_that_turns_final_ends_its_phase_and_stalled_counts_as_final() -> None:
-    for status in ("completed", "failed", "stalled"):
+def test_a_run_that_ends_ends_its_phase_and_a_stalled_one_stays_open() -> None:
+    for status in ("completed", "failed"):
         run, phases = fold_record(("ship", "running"), record("ship", status), 9000)
         assert (run["outcome"], run["ended_ms"]) == (status, 9000)
         assert phases == [{"adw_id": "w1", "phase": "ship", "started_ms": 9000, "ended_ms": 9000}]
+    # Stalled is the run's outcome for now, but its next write resumes it: nothing ends.
+    run, phases = fold_record(("ship", "running"), record("ship", "stalled"), 9000)
+    assert (run["outcome"], run["ended_ms"], phases) == ("stalled", None, [])
     # Idle is not an outcome: the run is still under way.
     assert fold_record(None, record(status="idle"), 1)[0]["outcome"] == "running"
 
