@@ -115,7 +115,9 @@ class LiveServer:
             *self.args,
         ]  # fmt: skip
 
-    def start(self, timeout: float = 30.0) -> LiveServer:
+    def start(self, timeout: float = 30.0, *, verified: bool = True) -> LiveServer:
+        """Start, and return once it serves (and, with `verified`, once its list is checked
+        against the disk: a restart serves the last known list first)."""
         # NiceGUI treats a process with PYTEST_CURRENT_TEST as its own test harness.
         env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
         env.update(self.extra_env)
@@ -125,20 +127,22 @@ class LiveServer:
         )
         log.close()
         try:
-            self.wait_ready(timeout)
+            # Subclasses (an agent host serves no /healthz) may take just the timeout.
+            self.wait_ready(timeout) if verified else self.wait_ready(timeout, verified=False)
         except BaseException:
             self.kill()  # a server that never got ready must not outlive the test
             raise
         return self
 
-    def wait_ready(self, timeout: float) -> None:
+    def wait_ready(self, timeout: float, *, verified: bool = True) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"livewatch exited early:\n{self.log()}")
             try:
                 # /healthz needs no token; 200 once the watchers run.
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                health = httpx.get(f"{self.url}/healthz", timeout=1)
+                if health.status_code == 200 and not (verified and health.json().get("verifying")):
                     return
             except httpx.HTTPError:
                 pass

@@ -291,6 +291,7 @@ class WorkflowWatcher:
                         self._events.close()
                         self._events = None
                     await self.reconcile()  # an agents dir that vanished empties the hub
+                    self.verifying = False  # nothing to verify: the list is empty, as is the dir
                     while not self.agents_dir.is_dir():
                         if await sleep_unless(stop, 0.25):
                             return
