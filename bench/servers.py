@@ -74,8 +74,12 @@ class ServerProcess:
         return "\n".join(text.splitlines()[-lines:])
 
     def cpu_seconds(self) -> float:
-        """utime + stime of the server and its children so far, from /proc."""
-        return sum(proc.cpu_ticks(pid) for pid in self.pids()) / CLOCK_TICKS
+        """utime + stime of the server and its children so far, from /proc.
+
+        Children already reaped count too (in their parent's cutime/cstime): else the sum
+        drops when one exits (the history backfill, the scan processes) and CPU goes negative.
+        """
+        return sum(proc.cpu_ticks(pid, reaped=True) for pid in self.pids()) / CLOCK_TICKS
 
     def rss_mb(self, key: str = "VmRSS") -> float:
         """VmRSS (or VmHWM, the peak) of the server and its children, in MiB."""
