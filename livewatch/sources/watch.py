@@ -94,6 +94,10 @@ class WorkflowWatcher:
         self.last_event_ts: float | None = None
         self.last_reconcile_s = 0.0  # how long the last full rescan took
         self._retries: set[asyncio.Task[None]] = set()
+        # Re-reads run in threads and come from several loops (events, torn-write retries, the
+        # stall check): one at a time, so each applies in the order it read. Two at once could
+        # finish out of order, and an older read would hide a newer one until the next write.
+        self._refreshing = asyncio.Lock()
         self._events: FileEvents | None = None  # started by `prime`, taken by the first session
         # True until a scan begun after the watches went up has checked the list.
         self.verifying = False
@@ -250,11 +254,12 @@ class WorkflowWatcher:
 
     async def refresh(self, ids: set[str], *, retry_torn: bool = True) -> None:
         """Re-read just these workflow folders and apply them to the hub as one batch."""
-        for fresh in self._fresh:  # before the read: a scan under way must leave these alone
-            fresh.update(ids)
-        upsert, remove = await asyncio.to_thread(self._read_ids, ids)
-        metrics.READ_ERRORS.inc(sum(1 for r in upsert if r.get("error")))
-        self.collection.apply(upsert, remove)
+        async with self._refreshing:
+            for fresh in self._fresh:  # before the read: a scan under way must not undo these
+                fresh.update(ids)
+            upsert, remove = await asyncio.to_thread(self._read_ids, ids)
+            metrics.READ_ERRORS.inc(sum(1 for r in upsert if r.get("error")))
+            self.collection.apply(upsert, remove)
         torn = {str(r["adw_id"]) for r in upsert if _looks_torn(r.get("error"))}
         if torn and retry_torn:
             # A writer caught mid-write: its next write usually brings an event, but a
