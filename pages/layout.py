@@ -125,7 +125,14 @@ const PING_EVERY_MS = __PING_EVERY_MS__;
 const PING_TIMEOUT_MS = __PING_TIMEOUT_MS__;
 const FIRST_PING_MS = 500;
 const DARK_KEY = "livewatch-dark";
-window.lwSkew = Date.now() - __SERVER_NOW__;
+// The page was rendered somewhere between its request and its first byte: the middle is the
+// best guess at the server's clock until a ping measures it (on a slow load, Date.now() here
+// is seconds past the render, and would make every relative time that much too young).
+const NAV = performance.getEntriesByType("navigation")[0];
+const RENDERED = NAV && NAV.responseStart > 0
+  ? performance.timeOrigin + (NAV.requestStart + NAV.responseStart) / 2 : Date.now();
+window.lwSkew = RENDERED - __SERVER_NOW__;
+let skewRtt = NAV && NAV.responseStart > 0 ? NAV.responseStart - NAV.requestStart : Infinity;
 
 // Mirrors livewatch.views.relative_time.
 function ago(seconds) {
@@ -146,8 +153,16 @@ window.lwRtt = null;
 
 function ping(socket) {
   if (!socket.connected) return;
-  socket.timeout(PING_TIMEOUT_MS).emit("livewatch_ping", performance.now(), (err, sent) => {
-    window.lwRtt = err || typeof sent !== "number" ? null : Math.round(performance.now() - sent);
+  socket.timeout(PING_TIMEOUT_MS).emit("livewatch_ping", performance.now(), (err, echo) => {
+    const [sent, serverNow] = Array.isArray(echo) ? echo : [echo, null];
+    const received = performance.now();
+    window.lwRtt = err || typeof sent !== "number" ? null : Math.round(received - sent);
+    // The server's clock was read about half-way through the round trip; the quickest trip
+    // so far bounds the error best (NTP's rule).
+    if (window.lwRtt !== null && typeof serverNow === "number" && window.lwRtt < skewRtt) {
+      skewRtt = window.lwRtt;
+      window.lwSkew = performance.timeOrigin + (sent + received) / 2 - serverNow;
+    }
     render();
   });
 }
@@ -238,8 +253,9 @@ def _script() -> str:
 
 @core.sio.on("livewatch_ping")
 def _echo_ping(_sid: str, stamp: object = None) -> object:
-    """The browser's round-trip probe: the ack carries its own stamp back (numbers only)."""
-    return stamp if isinstance(stamp, int | float) else None
+    """The browser's round-trip probe: the ack carries its own stamp back (numbers only) and
+    the server's clock, so relative times in the page need no agreement between clocks."""
+    return [stamp, int(time.time() * 1000)] if isinstance(stamp, int | float) else None
 
 
 @dataclass

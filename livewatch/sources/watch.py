@@ -224,17 +224,22 @@ class WorkflowWatcher:
         """Make the list exact while the events already flow (the watches are up)."""
         first, self._first_scan = self._first_scan, None
         primed, self._primed = self._primed, None
+        fresh: set[str] | None = None
         try:
             if primed is not None and first is not None:
                 # The list came from the store: the first scan corrects it soonest.
                 await self.reconcile(first, fresh=primed)
             # That scan began before the watches were up, and may have read a workflow
             # before a write they missed: only a scan begun now is sure to see every write.
+            # What the event path re-reads is collected from before that scan starts, or a
+            # write landing between the two would be reverted by the scan's older read.
+            fresh = self._collect_fresh()
             again = await asyncio.to_thread(first.again) if isinstance(first, FirstScan) else None
-            corrected = await self.reconcile(again)
+            corrected = await self.reconcile(again, fresh=fresh)
         finally:
-            if primed is not None:
-                self._stop_collecting(primed)
+            for collecting in (primed, fresh):
+                if collecting is not None:
+                    self._stop_collecting(collecting)
             if isinstance(first, FirstScan):
                 first.close()
         self.verifying = False
