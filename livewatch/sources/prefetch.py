@@ -17,6 +17,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -47,7 +48,7 @@ class FirstScan:
     """A scan under way in forked processes; call it to wait for the records (None if it
     failed), `again()` for a scan begun now, `close()` to let the processes go."""
 
-    def __init__(self, settings: Settings, names: list[str]) -> None:
+    def __init__(self, settings: Settings, names: list[str], *, deferred: bool = False) -> None:
         self.settings = settings
         self.agents_dir = settings.agents_dir.absolute()
         self.workers = worker_count(len(names))
@@ -58,7 +59,10 @@ class FirstScan:
             initializer=_end_with_parent,
             initargs=(os.getpid(),),
         )
-        self._first = self._submit(names)
+        # Deferred (a restart with a stored list): nothing scans until asked, so the import
+        # and the watches have the cores; the list served first is the stored one.
+        self._names = names
+        self._first = None if deferred else self._submit(names)
         self.events: FileEvents | None = None  # the watch, when it was started here
 
     def _submit(self, names: list[str]) -> list[Future[Records]]:
@@ -79,7 +83,14 @@ class FirstScan:
         ]
 
     def __call__(self) -> Records | None:
+        if self._first is None:  # deferred, and yet wanted (the stored list was unusable)
+            self._first = self._submit(self._names)
         return _joined(self._first)
+
+    @property
+    def deferred(self) -> bool:
+        """No first scan was begun: `again()` is the only one to wait for."""
+        return self._first is None
 
     def again(self) -> Scanned:
         """Scan the whole dir again (as it is now) in the same processes."""
@@ -124,10 +135,35 @@ def start(settings: Settings) -> FirstScan | None:
     if settings.broker or not sys.platform.startswith("linux"):
         return None
     agents_dir: Path = settings.agents_dir.absolute()
-    scan = FirstScan(settings, sorted(workflows.workflow_ids(agents_dir)))
+    names = sorted(workflows.workflow_ids(agents_dir))
+    scan = FirstScan(settings, names, deferred=has_stored_list(settings))
     if agents_dir.is_dir():
         # After the fork, so the scan processes hold no pipe of the watch's.
         scan.events = FileEvents.for_workflows(
             agents_dir, debounce_ms=settings.debounce_ms, step_ms=settings.step_ms
         )
     return scan
+
+
+def has_stored_list(settings: Settings) -> bool:
+    """Whether the store likely holds this dir's last known list (a restart).
+
+    Asked before the server's imports, with the standard library only: an SQLite file is
+    looked into (read-only); any other database is taken to hold one, since a wrong guess
+    costs only a scan begun a little later.
+    """
+    db = settings.database
+    if "://" in db and not db.startswith("sqlite:///"):
+        return True
+    path = Path(db.removeprefix("sqlite:///")).expanduser().absolute()
+    if not path.is_file():
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as con:
+            found = con.execute(
+                "SELECT 1 FROM snapshots WHERE source = ? LIMIT 1",
+                (str(settings.agents_dir.absolute()),),
+            ).fetchone()
+    except sqlite3.Error:
+        return False
+    return found is not None

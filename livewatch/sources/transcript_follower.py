@@ -286,10 +286,10 @@ class TranscriptTracker:
 
     def resume(self, offsets: Mapping[str, State]) -> None:
         """Seed saved offsets (from `offsets()` before a restart) for files not followed yet."""
+        # By the key's shape only: an offset is used once the file is followed, and that path
+        # is checked then. Checking 20,000 paths here put a second before the port opened.
         for key, state in offsets.items():
-            if self._key(self._root / key) != key or key in self._followers:
-                continue
-            if _is_state(state):
+            if _is_key(key) and key not in self._followers and _is_state(state):
                 self._saved[key] = (state[0], state[1])
 
     # --- internals --------------------------------------------------------------------------
@@ -410,6 +410,22 @@ def _exists(path: Path) -> bool:
     except OSError:
         return False
     return True
+
+
+def _is_key(key: object) -> bool:
+    """Shaped like `<adw_id>/<agent>/raw_output.jsonl` (what `_check_key` gives)."""
+    if not isinstance(key, str):
+        return False
+    parts = key.split("/")
+    return (
+        len(parts) == 3
+        and parts[2] == RAW_OUTPUT_FILE
+        and is_valid_adw_id(parts[0])
+        and bool(parts[1])
+        and not parts[1].startswith(".")
+        and os.sep not in parts[1]
+        and "\0" not in parts[1]
+    )
 
 
 def _is_state(value: object) -> bool:

@@ -226,7 +226,8 @@ class WorkflowWatcher:
         primed, self._primed = self._primed, None
         fresh: set[str] | None = None
         try:
-            if primed is not None and first is not None:
+            deferred = isinstance(first, FirstScan) and first.deferred
+            if primed is not None and first is not None and not deferred:
                 # The list came from the store: the first scan corrects it soonest.
                 await self.reconcile(first, fresh=primed)
             # That scan began before the watches were up, and may have read a workflow

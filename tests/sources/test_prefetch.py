@@ -144,3 +144,43 @@ scan()
 print(*scan._executor._processes, flush=True)
 time.sleep(60)
 """
+
+
+def test_a_restart_with_a_stored_list_scans_only_once_the_watches_are_up(tmp_path: Path) -> None:
+    """The stored list is served first: scanning before the port opens would only take the
+    cores from the import and the watches (it was twice the start-up time at 10,000)."""
+    from livewatch.store.database import database_url, migrate, open_engine
+    from livewatch.store.snapshots import SnapshotStore
+
+    agents = AgentsWriter(tmp_path / "agents")
+    agents.write("aaaa1111")
+    settings = Settings(agents_dir=tmp_path / "agents", db=str(tmp_path / "lw.db"))
+    assert not prefetch.has_stored_list(settings)  # no database yet: a first start
+
+    engine = open_engine(database_url(settings.database))
+    migrate(engine)
+    store = SnapshotStore(engine, str(settings.agents_dir.absolute()), key=lambda r: r["adw_id"])
+    store.save_all(workflows.scan_records(settings.agents_dir))
+    store.start()
+    assert store.flush_sync()
+    store.close()
+    engine.dispose()
+    assert prefetch.has_stored_list(settings)
+    other_dir = settings.model_copy(update={"agents_dir": tmp_path / "elsewhere"})
+    assert not prefetch.has_stored_list(other_dir)  # the same file, another dir's list
+
+    first_scan = prefetch.start(settings)
+    assert first_scan is not None and first_scan.deferred
+    try:
+        # Asked for anyway (the stored list proved unusable), it scans then.
+        assert [r["adw_id"] for r in first_scan() or []] == ["aaaa1111"]
+        assert [r["adw_id"] for r in first_scan.again()() or []] == ["aaaa1111"]
+    finally:
+        first_scan.close()
+
+
+def test_another_database_is_taken_to_hold_a_list(tmp_path: Path) -> None:
+    url = "postgresql+psycopg://livewatch@127.0.0.1:1/livewatch"
+    assert prefetch.has_stored_list(Settings(agents_dir=tmp_path, db=url))
+    (tmp_path / "junk.db").write_text("not a database")
+    assert not prefetch.has_stored_list(Settings(agents_dir=tmp_path, db=str(tmp_path / "junk.db")))
