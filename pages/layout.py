@@ -100,15 +100,17 @@ CSS = """
 .lw-payload { font-size: .75rem; max-height: 20rem; overflow: auto; white-space: pre-wrap;
   word-break: break-all; background: rgba(156, 163, 175, .12); padding: .5rem; margin: .25rem 0; }
 .lw-feed { width: 100%; }
-.lw-feed-scroll { max-height: 70vh; overflow: auto; }
-.lw-feed-table { width: 100%; border-collapse: collapse; font-size: .8rem; table-layout: fixed; }
-.lw-feed-table th { text-align: left; font-weight: 600; padding: .25rem .5rem; opacity: .7; }
-.lw-feed-table td { padding: .2rem .5rem; border-top: 1px solid rgba(156, 163, 175, .25);
-  overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
-.lw-feed-table th:nth-child(1) { width: 6rem; } .lw-feed-table th:nth-child(2) { width: 7rem; }
-.lw-feed-table th:nth-child(3) { width: 10rem; } .lw-feed-table th:nth-child(4) { width: 6.5rem; }
-.lw-feed-table th:nth-child(5) { width: 7rem; }
-.lw-feed-error td { color: #dc2626; }
+.lw-feed-scroll { max-height: 70vh; overflow: auto; contain: content; }
+.lw-feed-table { width: 100%; font-size: .8rem; }
+.lw-feed-row { display: grid; align-items: center;
+  grid-template-columns: 6rem 7rem 10rem 6.5rem 7rem minmax(0, 1fr); }
+.lw-feed-row > * { padding: .2rem .5rem; overflow: hidden; text-overflow: ellipsis;
+  white-space: nowrap; }
+/* A row off screen is neither laid out nor painted: a tick costs its new rows, not all. */
+.lw-feed-row[role="row"]:not(.lw-feed-head) { border-top: 1px solid rgba(156, 163, 175, .25);
+  content-visibility: auto; contain-intrinsic-size: auto 1.6rem; }
+.lw-feed-head > * { font-weight: 600; opacity: .7; }
+.lw-feed-error { color: #dc2626; }
 .lw-kind { font-size: .7rem; padding: 0 .35rem; border-radius: .25rem;
   background: rgba(59, 130, 246, .15); }
 .lw-kind-tool_result { background: rgba(34, 197, 94, .15); }
