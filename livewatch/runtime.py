@@ -166,6 +166,7 @@ class Runtime:
             with contextlib.suppress(StoreError):  # degraded: each file's tail is read anew
                 feed.resume(store.offsets())
             self.workflow_watcher.transcripts = feed
+            events.observe(self.workflow_watcher.note_events)
 
     def keep_snapshots(self) -> None:
         """Keep the workflows in the event store, so the next start can serve them at once."""

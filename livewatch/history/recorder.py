@@ -109,12 +109,27 @@ def _number(value: Any, kind: Callable[[Any], Any]) -> Any:
         return None
 
 
+# Fields that move with every change (times are "now"; the store keeps the first start and
+# end) or with every agent message (the hub folds tokens in at the event rate): a run row
+# that differs only in these is sent at most every HOLD_MS, the newest one.
+PROGRESS = ("first_seen_ms", "last_seen_ms", "ended_ms", "tokens_in", "tokens_out", "cost_usd")
+HOLD_MS = 2000
+
+
 class RunRecorder:
-    """Remembers each run's phase and outcome, and submits what changed to the store."""
+    """Remembers each run's phase and outcome, and submits what changed to the store.
+
+    At thousands of agent events a second a running workflow changes many times a second,
+    mostly in its tokens; each change was a run upsert and a day to roll up again. Such a
+    row is now held and sent with the next one due (within HOLD_MS of the last sent, or at
+    `flush`); a row whose outcome, phase or other facts moved goes at once.
+    """
 
     def __init__(self, sink: RowSink) -> None:
         self.sink = sink
         self._seen: dict[str, Seen] = {}
+        self._sent: dict[str, tuple[int, tuple[Any, ...]]] = {}  # adw_id -> (ms, its facts)
+        self._held: dict[str, Row] = {}
 
     def seed(self, records: Iterable[dict[str, Any]]) -> None:
         """Remember records as they are at start-up, without recording them: only what
@@ -133,14 +148,45 @@ class RunRecorder:
                 continue  # its state file cannot be used: nothing trustworthy to record
             run, moved = fold_record(self._seen.get(adw_id), record, now_ms)
             self._seen[adw_id] = (run_phase(record), run["outcome"])
-            runs.append(run)
+            if self._due(run, now_ms) or moved:
+                runs.append(run)
+                self._mark_sent(run, now_ms)
+            else:
+                self._held[adw_id] = run
             phases += moved
         for adw_id in change.remove:
             self._seen.pop(adw_id, None)
+            self._sent.pop(adw_id, None)
+            if (held := self._held.pop(adw_id, None)) is not None:
+                runs.append(held)
+        runs += self._released(now_ms)
         if runs:
             self.sink.submit("runs", runs)
         if phases:
             self.sink.submit("run_phases", phases)
+
+    def flush(self) -> None:
+        """Send every held row now (at shutdown)."""
+        if held := list(self._held.values()):
+            self._held.clear()
+            self.sink.submit("runs", held)
+
+    def _due(self, run: Row, now_ms: int) -> bool:
+        sent = self._sent.get(run["adw_id"])
+        return sent is None or sent[1] != _facts(run) or now_ms - sent[0] >= HOLD_MS
+
+    def _mark_sent(self, run: Row, now_ms: int) -> None:
+        self._sent[run["adw_id"]] = (now_ms, _facts(run))
+        self._held.pop(run["adw_id"], None)
+
+    def _released(self, now_ms: int) -> list[Row]:
+        """Held rows whose wait is over (sent along with any change)."""
+        due = [
+            run for adw_id, run in self._held.items() if now_ms - self._sent[adw_id][0] >= HOLD_MS
+        ]
+        for run in due:
+            self._mark_sent(run, now_ms)
+        return due
 
     def observe_events(self, events: list[Event]) -> None:
         """Agent events: each `result` one gives its agent's row."""
@@ -149,6 +195,10 @@ class RunRecorder:
         ]
         if rows:
             self.sink.submit("run_agents", rows)
+
+
+def _facts(run: Row) -> tuple[Any, ...]:
+    return tuple(v for k, v in run.items() if k not in PROGRESS)
 
 
 def run_phase(record: dict[str, Any]) -> str:

@@ -65,6 +65,7 @@ class History:
         return {**self.store.status(), "backfill": asdict(self.backfill)}
 
     def close(self) -> None:
+        self.recorder.flush()
         self.store.close()
 
     # -- the activity chart's tally ---------------------------------------------------------

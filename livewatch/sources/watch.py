@@ -47,6 +47,11 @@ TORN_RETRY_S = 0.25
 RECONCILE_DUTY = 1000
 # A workflow whose only news is transcript lines is re-read at most this often.
 TRANSCRIPT_REFRESH_S = 1.0
+# A workflow whose transcripts only grew (no result line) is re-read this rarely: its record
+# changes then only in `updated_at`, and at thousands of lines a second re-reading every
+# busy workflow each second was a tenth of the server's CPU. The stall check re-reads any
+# that look quiet before calling them stalled, so this never makes one stall by mistake.
+TRANSCRIPT_GROWTH_REFRESH_S = 5.0
 # How often running workflows' last writes are held against --stall-after-s: a workflow
 # turns "stalled" within about this long of crossing it.
 STALL_CHECK_S = 1.0
@@ -106,9 +111,11 @@ class WorkflowWatcher:
         # One set per scan under way: the workflows the event path re-read meanwhile.
         self._fresh: list[set[str]] = []
         # Agent transcripts grow many times a second: their lines go to the event feed at
-        # once, and their workflows are re-read at most once per TRANSCRIPT_REFRESH_S.
+        # once; their workflows are re-read within TRANSCRIPT_REFRESH_S of a result line,
+        # else at most once per TRANSCRIPT_GROWTH_REFRESH_S.
         self.transcripts: TranscriptFeed | None = None
         self._transcript_touched: set[str] = set()
+        self._transcript_results: set[str] = set()  # touched by a result line: re-read soon
         # Each running workflow's newest write (epoch s), kept from the hub's changes, so the
         # stall check costs O(running workflows) a second, not a pass over every record.
         self._running: dict[str, float] = {}
@@ -395,10 +402,21 @@ class WorkflowWatcher:
 
     async def _refresh_touched(self, stop: asyncio.Event, session_end: asyncio.Event) -> None:
         """Re-read workflows whose transcripts grew: their status, cost and result lines."""
+        last_growth = time.monotonic()
         while not await sleep_unless(stop, TRANSCRIPT_REFRESH_S) and not session_end.is_set():
-            if self._transcript_touched:
-                ids, self._transcript_touched = self._transcript_touched, set()
+            ids, self._transcript_results = self._transcript_results, set()
+            if time.monotonic() - last_growth >= TRANSCRIPT_GROWTH_REFRESH_S:
+                last_growth = time.monotonic()
+                ids |= self._transcript_touched
+                self._transcript_touched = set()
+            if ids:
                 await self.refresh(ids)
+
+    def note_events(self, events: list[dict[str, object]]) -> None:
+        """Agent events (a hub observer): a result line changes its workflow's record."""
+        for event in events:
+            if event.get("kind") == "result" and event.get("source") == "file":
+                self._transcript_results.add(str(event.get("adw_id")))
 
     def _track_running(self, change: Change) -> None:
         for record in change.upsert:

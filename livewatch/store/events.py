@@ -29,6 +29,8 @@ from livewatch.store.writer import BatchWriter, Offsets, Row, StoreState
 log = logging.getLogger("livewatch.store")
 
 DAY_MS = 86_400_000
+# At most a hundred commits a second: each adds ~10 ms at worst to an acknowledgement.
+LINGER_S = 0.01
 
 
 def now_ms() -> int:
@@ -94,6 +96,7 @@ class EventStore:
             housekeep_every_s=prune_every_s,
             max_pending=max_pending,
             retry_max_s=retry_max_s,
+            linger_s=LINGER_S,
             name=str(self.path) if self.path else engine.url.render_as_string(hide_password=True),
         )
 

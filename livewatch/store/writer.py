@@ -64,6 +64,7 @@ class BatchWriter:
         max_pending: int = 100_000,
         retry_first_s: float = 0.5,
         retry_max_s: float = 30.0,
+        linger_s: float = 0.0,
         name: str = "store",
     ) -> None:
         self._write = write
@@ -74,6 +75,9 @@ class BatchWriter:
         self.max_pending = max_pending
         self.retry_first_s = retry_first_s
         self.retry_max_s = retry_max_s
+        # After a commit, rows gather this long before the next: at a hook post every
+        # millisecond, the writer was otherwise woken, and committed, for almost each one.
+        self.linger_s = linger_s
         self.name = name
         self.state: StoreState = "ok"
         self.last_error: str | None = None
@@ -341,6 +345,8 @@ class BatchWriter:
             delay = self.retry_first_s
             if not self._stopping:
                 self._housekeeping_step()
+                if self.linger_s > 0:
+                    self._stop.wait(self.linger_s)
         with self._cond:
             unwritten = len(self._pending)
             self.dropped += unwritten

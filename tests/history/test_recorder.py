@@ -63,6 +63,23 @@ def test_the_recorder_records_changes_only_and_skips_unusable_records() -> None:
     ]
 
 
+def test_a_stream_of_token_changes_is_one_row_every_two_seconds_and_none_is_lost() -> None:
+    rows = Rows()
+    recorder = RunRecorder(rows)
+    recorder.seed([record("build")])
+    for i in range(1, 31):  # 30 changes in 1.5 s, tokens only
+        recorder.observe(Change(i, 10.0 + i * 0.05, (record("build", tokens={"in": i}),), ()))
+    assert [r["tokens_in"] for r in rows.tables["runs"]] == [1]  # the rest are held
+    recorder.observe(Change(31, 12.1, (record("build", tokens={"in": 31}),), ()))
+    assert [r["tokens_in"] for r in rows.tables["runs"]] == [1, 31]
+    recorder.observe(Change(32, 12.2, (record("build", tokens={"in": 32}),), ()))
+    recorder.observe(Change(33, 12.3, (record("test", tokens={"in": 33}),), ()))  # a fact moved
+    assert [r["tokens_in"] for r in rows.tables["runs"]] == [1, 31, 33]
+    recorder.observe(Change(34, 12.4, (record("test", tokens={"in": 34}),), ()))
+    recorder.flush()  # at shutdown: the newest held row goes too
+    assert [r["tokens_in"] for r in rows.tables["runs"]] == [1, 31, 33, 34]
+
+
 def test_an_agent_row_comes_from_its_result_line() -> None:
     line = {
         "type": "result",

@@ -1,0 +1,41 @@
+"""The batch writer: rows from any thread, written from its own in few transactions."""
+
+from __future__ import annotations
+
+import time
+
+from livewatch.store.writer import BatchWriter, Offsets, Row
+
+
+def writer_into(batches: list[list[Row]], *, linger_s: float) -> BatchWriter:
+    def write(rows: list[Row], _offsets: Offsets) -> None:
+        batches.append(rows)
+
+    return BatchWriter(
+        write, prepare=lambda: None, reset=lambda: None, housekeep=lambda: False, linger_s=linger_s
+    )
+
+
+def submit_for(writer: BatchWriter, seconds: float) -> int:
+    """One row a millisecond, as hook posts at 1,000/s come; returns the last seq."""
+    seq, end = 0, time.monotonic() + seconds
+    while time.monotonic() < end:
+        seq += 1
+        writer.submit([{"seq": seq}])
+        time.sleep(0.001)
+    return seq
+
+
+def test_lingering_folds_a_steady_stream_into_few_transactions() -> None:
+    eager: list[list[Row]] = []
+    lingering: list[list[Row]] = []
+    for batches, linger_s in ((eager, 0.0), (lingering, 0.05)):
+        writer = writer_into(batches, linger_s=linger_s)
+        writer.start(ready=True)
+        last = submit_for(writer, 0.5)
+        assert writer.flush_sync(last, timeout=5)
+        writer.close()
+        assert [row["seq"] for batch in batches for row in batch] == list(range(1, last + 1))
+    # At most one commit per linger (0.5 s / 0.05 s, and the last): ~11, where an eager
+    # writer, woken by every row, commits far more often.
+    assert len(lingering) <= 15 < len(eager)
