@@ -13,6 +13,7 @@ event, and never stops the other files.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -33,6 +34,12 @@ TAIL_BYTES = 512 * KIB  # how far back a first read starts: room for TAIL_EVENTS
 MAX_LINE = 1 * MIB  # longer lines are skipped, never held in memory
 CHUNK = 256 * KIB
 KEY_CHECK_S = 2.0  # how long a transcript's path stays checked (folders real, inside)
+# A busy transcript is read tens of times a second; opening it by path each time (seven
+# path components, O_NOFOLLOW) was a tenth of the server's CPU at 2,000 events/s. Its
+# descriptor is kept this long, then the path is opened again, so a folder moved or swapped
+# meanwhile is noticed within that time; a file deleted or renamed over is noticed at once.
+HOLD_S = KEY_CHECK_S
+MAX_HELD = 256  # descriptors kept open at once, the most recently read
 MAX_CACHED_KEYS = 100_000
 
 # O_NONBLOCK: opening a FIFO returns at once instead of waiting for a writer.
@@ -73,6 +80,8 @@ class TranscriptFollower:
         self._partial = bytearray()  # the current line's bytes, until its newline arrives
         self._skipping = False  # discarding up to the next newline
         self._problem: str | None = None  # the file problem last reported, so it is said once
+        self._fd: int | None = None  # kept open between reads (see HOLD_S)
+        self._held_since = 0.0
 
     @property
     def state(self) -> State | None:
@@ -81,18 +90,32 @@ class TranscriptFollower:
             return self._resume
         return None if self._offset is None else (self._inode, self._offset)
 
+    @property
+    def holding(self) -> bool:
+        """Whether a descriptor is kept open for the next read."""
+        return self._fd is not None
+
+    def release(self) -> None:
+        """Close the kept descriptor; the next read opens the path again."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
     def read(self, now_ms: int) -> list[Event]:
         """The events of every line completed since the last read; never raises OSError."""
-        try:
-            fd = os.open(self.path, _FLAGS)
-        except FileNotFoundError:
-            return []  # deleted: the tracker forgets it; recreated: a new inode restarts it
-        except OSError as exc:
-            return self._report(now_ms, self._open_problem(exc))
+        fd, st = self._held()
+        if fd is None:
+            try:
+                fd = os.open(self.path, _FLAGS)
+            except FileNotFoundError:
+                return []  # deleted: the tracker forgets it; recreated: a new inode restarts it
+            except OSError as exc:
+                return self._report(now_ms, self._open_problem(exc))
         events: list[Event] = []
-        tail = False
+        tail = keep = False
         try:
-            st = os.fstat(fd)
+            st = st or os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
                 return self._report(
                     now_ms, f"{self.path.name} is a {file_kind(st.st_mode)}; not read"
@@ -100,11 +123,34 @@ class TranscriptFollower:
             tail = self._start(st)
             self._read_appended(fd, st.st_size, now_ms, events)
             self._problem = None
+            keep = True
         except OSError as exc:
             events += self._report(now_ms, f"{self.path.name} could not be read: {_reason(exc)}")
         finally:
-            os.close(fd)
+            if not keep:
+                if fd == self._fd:
+                    self._fd = None
+                os.close(fd)
+            elif self._fd is None:
+                self._fd, self._held_since = fd, time.monotonic()
         return events[-self.tail_events :] if tail and self.tail_events > 0 else events
+
+    def _held(self) -> tuple[int | None, os.stat_result | None]:
+        """The kept descriptor and its file's stat, while it still names the path's file."""
+        if self._fd is None:
+            return None, None
+        if time.monotonic() - self._held_since >= HOLD_S:
+            self.release()
+            return None, None
+        try:
+            st = os.fstat(self._fd)
+        except OSError:
+            self.release()
+            return None, None
+        if st.st_nlink == 0:  # deleted, or replaced by a rename: the path names another now
+            self.release()
+            return None, None
+        return self._fd, st
 
     # --- internals --------------------------------------------------------------------------
 
@@ -226,6 +272,7 @@ class TranscriptTracker:
         self._saved: dict[str, State] = {}  # resume states for files not followed yet
         self._failed: dict[str, str] = {}  # unexpected failures already reported, by key
         self._keys: dict[str, tuple[str | None, float]] = {}  # path -> (key, when checked)
+        self._held: dict[str, None] = {}  # keys whose follower keeps a descriptor, oldest first
 
     def discover(self) -> list[Path]:
         """Every `<adw_id>/<agent>/raw_output.jsonl` present; symlinked folders are skipped."""
@@ -254,14 +301,32 @@ class TranscriptTracker:
                 self._failed.pop(key, None)
             except Exception as exc:  # last line of defence: one file must not stop the others
                 events += self._report(key, follower, now_ms, exc)
+            self._note_held(key, follower)
         return events
+
+    def _note_held(self, key: str, follower: TranscriptFollower) -> None:
+        """Keep at most MAX_HELD descriptors: the most recently read transcripts'."""
+        self._held.pop(key, None)
+        if not follower.holding:
+            return
+        self._held[key] = None  # to the end: the newest
+        while len(self._held) > MAX_HELD:
+            oldest = next(iter(self._held))
+            del self._held[oldest]
+            if (other := self._followers.get(oldest)) is not None:
+                other.release()
+
+    def _drop(self, key: str) -> None:
+        if (follower := self._followers.pop(key, None)) is not None:
+            follower.release()
+        self._held.pop(key, None)
 
     def forget(self, path: Path) -> None:
         """Drop a deleted transcript's follower and saved offset."""
         key = self._key(path)
         self._keys.pop(str(path), None)
         if key is not None:
-            self._followers.pop(key, None)
+            self._drop(key)
             self._saved.pop(key, None)
             self._failed.pop(key, None)
 
@@ -321,7 +386,7 @@ class TranscriptTracker:
         """Forget every transcript but these (the ones a full scan found)."""
         keep = set(keys)
         for key in [k for k in self._followers if k not in keep]:
-            del self._followers[key]
+            self._drop(key)
             self._failed.pop(key, None)
         self._keys.clear()
 

@@ -6,12 +6,14 @@ import json
 import os
 import socket
 import threading
+import time
 import tracemalloc
 from pathlib import Path
 
 import pytest
 
 from livewatch.hub.events import Event
+from livewatch.sources import transcript_follower as follower_module
 from livewatch.sources.transcript_follower import (
     TAIL_EVENTS,
     TranscriptFollower,
@@ -363,3 +365,41 @@ def test_tiny_chunks_split_lines_anywhere_and_change_nothing(tmp_path: Path, chu
     append(path, b"".join(text_line(f"line {n}") for n in range(20)) + b"\n\n")
     follower = TranscriptFollower(path, "adw1", "a", chunk=chunk)
     assert summaries(follower.read(NOW)) == [f"line {n}" for n in range(20)]
+
+
+# --- kept descriptors -------------------------------------------------------------------------
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_a_busy_transcript_is_read_through_a_kept_descriptor_and_few_stay_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(follower_module, "MAX_HELD", 8)
+    tracker = TranscriptTracker(tmp_path)
+    paths = [transcript(tmp_path, f"adw{i:05d}", "a") for i in range(20)]
+    for i, path in enumerate(paths):
+        append(path, text_line(f"first {i}"))
+    before = open_fds()
+    assert len(tracker.read_changed(paths, NOW)) == 20
+    assert open_fds() - before == 8  # the 8 most recently read
+    append(paths[-1], text_line("second"))
+    assert summaries(tracker.read_changed([paths[-1]], NOW)) == ["second"]
+    tracker.forget(paths[-1])  # deleted: its descriptor goes with it
+    assert open_fds() - before == 7
+
+
+def test_a_folder_moved_away_is_noticed_within_the_hold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(follower_module, "HOLD_S", 0.05)
+    path = transcript(tmp_path)
+    follower = TranscriptFollower(path, "adw1", "a")
+    append(path, text_line("old agent"))
+    assert summaries(follower.read(NOW)) == ["old agent"]
+    path.parent.rename(tmp_path / "adw1" / "moved")  # the old file lives on, elsewhere
+    append(transcript(tmp_path), text_line("new agent"))
+    time.sleep(0.1)
+    assert summaries(follower.read(NOW)) == ["new agent"]
