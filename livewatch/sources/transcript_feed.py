@@ -73,6 +73,11 @@ class TranscriptFeed:
             except Exception:  # one bad read must not strand the paths named after it
                 log.exception("[WATCH] reading transcripts failed")
 
+    async def release_idle(self) -> int:
+        """Close the kept descriptors of transcripts that went quiet (between reads)."""
+        async with self._lock:
+            return self.tracker.release_idle()
+
     async def _read(self, paths: list[str] | None) -> int:
         async with self._lock:
             events, offsets = await asyncio.to_thread(self._read_blocking, paths)

@@ -272,7 +272,8 @@ class TranscriptTracker:
         self._saved: dict[str, State] = {}  # resume states for files not followed yet
         self._failed: dict[str, str] = {}  # unexpected failures already reported, by key
         self._keys: dict[str, tuple[str | None, float]] = {}  # path -> (key, when checked)
-        self._held: dict[str, None] = {}  # keys whose follower keeps a descriptor, oldest first
+        # Keys whose follower keeps a descriptor, with when it was last read, oldest first.
+        self._held: dict[str, float] = {}
 
     def discover(self) -> list[Path]:
         """Every `<adw_id>/<agent>/raw_output.jsonl` present; symlinked folders are skipped."""
@@ -309,12 +310,26 @@ class TranscriptTracker:
         self._held.pop(key, None)
         if not follower.holding:
             return
-        self._held[key] = None  # to the end: the newest
+        self._held[key] = time.monotonic()  # to the end: the newest
         while len(self._held) > MAX_HELD:
-            oldest = next(iter(self._held))
-            del self._held[oldest]
-            if (other := self._followers.get(oldest)) is not None:
-                other.release()
+            self._release(next(iter(self._held)))
+
+    def release_idle(self) -> int:
+        """Close the descriptors of transcripts not read for HOLD_S; how many were closed.
+
+        A quiet transcript would not use its descriptor again before the hold ends anyway,
+        and an idle server holds no files open."""
+        cutoff = time.monotonic() - HOLD_S
+        closed = 0
+        while self._held and next(iter(self._held.values())) < cutoff:
+            self._release(next(iter(self._held)))
+            closed += 1
+        return closed
+
+    def _release(self, key: str) -> None:
+        del self._held[key]
+        if (follower := self._followers.get(key)) is not None:
+            follower.release()
 
     def _drop(self, key: str) -> None:
         if (follower := self._followers.pop(key, None)) is not None:

@@ -411,6 +411,8 @@ class WorkflowWatcher:
                 self._transcript_touched = set()
             if ids:
                 await self.refresh(ids)
+            if self.transcripts is not None:
+                await self.transcripts.release_idle()
 
     def note_events(self, events: list[dict[str, object]]) -> None:
         """Agent events (a hub observer): a result line changes its workflow's record."""

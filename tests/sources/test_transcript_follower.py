@@ -389,6 +389,9 @@ def test_a_busy_transcript_is_read_through_a_kept_descriptor_and_few_stay_open(
     assert summaries(tracker.read_changed([paths[-1]], NOW)) == ["second"]
     tracker.forget(paths[-1])  # deleted: its descriptor goes with it
     assert open_fds() - before == 7
+    monkeypatch.setattr(follower_module, "HOLD_S", 0.0)  # gone quiet: an idle server holds none
+    assert tracker.release_idle() == 7
+    assert open_fds() == before
 
 
 def test_a_folder_moved_away_is_noticed_within_the_hold(
