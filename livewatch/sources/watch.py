@@ -43,6 +43,11 @@ WatcherState = Literal["starting", "verifying", "watching", "polling", "waiting"
 # Errors that a writer caught mid-write produces, and how soon to look again.
 TORN_WRITE_ERRORS = ("adw_state.json is empty", "adw_state.json is not valid JSON")
 TORN_RETRY_S = 0.25
+# A folder made a moment ago is watched only once the watch process has added a watch on it;
+# a file renamed into it before then brings no event (inotify's race, which the soak test
+# hit: a workflow removed, made again and rewritten at once kept showing its older state).
+# A new workflow folder is therefore read again after these delays.
+NEW_FOLDER_REREAD_S = (0.5, 2.0)
 # Full rescans are spaced by at least this many times their own duration: ~0.1% of a core.
 RECONCILE_DUTY = 1000
 # A workflow whose only news is transcript lines is re-read at most this often.
@@ -281,9 +286,29 @@ class WorkflowWatcher:
             self._retries.add(retry)
             retry.add_done_callback(self._retries.discard)
 
-    async def _read_again(self, ids: set[str]) -> None:
-        await asyncio.sleep(TORN_RETRY_S)
-        await self.refresh(ids, retry_torn=False)
+    async def _read_again(self, ids: set[str], delays: tuple[float, ...] = (TORN_RETRY_S,)) -> None:
+        for delay in delays:
+            await asyncio.sleep(delay)
+            await self.refresh(ids, retry_torn=False)
+
+    def new_folders(self, changes: set[tuple[watchfiles.Change, str]]) -> set[str]:
+        """The workflow folders a batch saw appear (not files in them, not deeper folders)."""
+        prefix = f"{self.agents_dir}{os.sep}"
+        return {
+            name
+            for kind, path in changes
+            if kind == watchfiles.Change.added
+            and path.startswith(prefix)
+            and os.sep not in (name := path[len(prefix) :])
+            and workflows.is_valid_adw_id(name)
+        }
+
+    def _reread_new_folders(self, changes: set[tuple[watchfiles.Change, str]]) -> None:
+        """Read again, a little later, the workflow folders this batch saw appear."""
+        if new := self.new_folders(changes):
+            task = asyncio.create_task(self._read_again(new, NEW_FOLDER_REREAD_S))
+            self._retries.add(task)
+            task.add_done_callback(self._retries.discard)
 
     def ids_of(self, changes: set[tuple[watchfiles.Change, str]]) -> set[str]:
         # Plain string work: at thousands of transcript lines a second, pathlib was a tenth
@@ -345,6 +370,7 @@ class WorkflowWatcher:
                 # of transcript lines that came in the same batch.
                 if ids := self.ids_of(changes):
                     await self.refresh(ids)
+                    self._reread_new_folders(changes)
                 if lines and self.transcripts is not None:
                     self.transcripts.notify(lines)
                 if _inode(self.agents_dir) != root_id:

@@ -226,3 +226,22 @@ async def test_writes_before_the_watches_are_up_are_caught_up(tmp_path: Path) ->
     finally:
         stop.set()
         await asyncio.wait_for(task, 5)
+
+
+def test_a_new_workflow_folder_is_read_again_in_case_a_write_beat_its_watch(
+    tmp_path: Path,
+) -> None:
+    """inotify watches a new folder only once the watch process added a watch on it: a state
+    file renamed in before that brings no event, so a new folder is read again later."""
+    import watchfiles
+
+    watcher = watcher_for(tmp_path, Hub.create())
+    root = str(tmp_path)
+    changes = {
+        (watchfiles.Change.added, f"{root}/a1b2c3d4"),  # a workflow folder appeared
+        (watchfiles.Change.added, f"{root}/a1b2c3d4/adw_state.json"),  # a file: no
+        (watchfiles.Change.added, f"{root}/e5f6a7b8/sdlc_planner"),  # deeper: no
+        (watchfiles.Change.modified, f"{root}/c9d0e1f2"),  # not new: no
+        (watchfiles.Change.added, f"{root}/.tmp"),  # not a workflow id: no
+    }
+    assert watcher.new_folders(changes) == {"a1b2c3d4"}
