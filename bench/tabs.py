@@ -115,7 +115,7 @@ async def wait_ready(server: ServerProcess, timeout: float = 600.0) -> None:
             except (httpx.HTTPError, ValueError):
                 health = {}
             backfill = ((health.get("history") or {}).get("backfill") or {}).get("state")
-            if health and not health.get("verifying") and backfill != "running":
+            if health and not health.get("verifying") and backfill not in ("waiting", "running"):
                 return
             await asyncio.sleep(0.2)
     raise TimeoutError("the server did not come up")

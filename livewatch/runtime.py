@@ -216,9 +216,14 @@ class Runtime:
         if self.history is not None:
             history = self.history
             self.spawn("activity tally", lambda stop: history.keep_activity(self.activity, stop))
-            if isinstance(self.workflow_watcher, WorkflowWatcher):
+            if isinstance(watcher := self.workflow_watcher, WorkflowWatcher):
                 agents_dir = self.settings.agents_dir
-                self.spawn("history backfill", lambda stop: history.run_backfill(agents_dir, stop))
+                self.spawn(
+                    "history backfill",
+                    lambda stop: history.run_backfill(
+                        agents_dir, stop, busy=lambda: watcher.verifying
+                    ),
+                )
         if self.alerts is not None:
             self.spawn("alerts", self.alerts.run)
         log.info("[STARTUP] Workflow and routes watchers started")

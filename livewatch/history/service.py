@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -31,11 +32,12 @@ log = logging.getLogger("livewatch.history")
 
 TALLY_EVERY_S = 5.0  # how often the activity chart's counts are saved
 BACKFILL_RETRY_S = 30.0  # after a failed backfill (database down), try again this much later
+BUSY_POLL_S = 0.5  # how often a waiting backfill looks whether the server is still busy
 
 
 @dataclass
 class BackfillState:
-    state: str = "idle"  # idle, running, done or failed
+    state: str = "idle"  # idle, waiting (for the first list's check), running, done or failed
     runs: int | None = None  # runs written by the last backfill
     seconds: float | None = None
     error: str | None = None
@@ -93,9 +95,23 @@ class History:
 
     # -- the backfill -------------------------------------------------------------------------
 
-    async def run_backfill(self, agents_dir: Path, stop: asyncio.Event) -> None:
-        """Fill the history from `agents_dir` in a child process; retried while it fails."""
+    async def run_backfill(
+        self, agents_dir: Path, stop: asyncio.Event, *, busy: Callable[[], bool] = lambda: False
+    ) -> None:
+        """Fill the history from `agents_dir` in a child process; retried while it fails.
+
+        It starts once `busy()` is false: the server's own first pass over the tree (the
+        check of its first list, the first read of every transcript) reads the same files,
+        and on two cores each made the other twice as slow, and live writes slower too.
+        """
         url = self.store.engine.url.render_as_string(hide_password=False)
+        self.backfill.state = "waiting"
+        while busy():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), BUSY_POLL_S)
+            if stop.is_set():
+                self.backfill.state = "idle"
+                return
         while not stop.is_set():
             self.backfill.state = "running"
             process = await asyncio.create_subprocess_exec(

@@ -75,9 +75,12 @@ class BatchWriter:
         self.max_pending = max_pending
         self.retry_first_s = retry_first_s
         self.retry_max_s = retry_max_s
-        # After a commit, rows gather this long before the next: at a hook post every
-        # millisecond, the writer was otherwise woken, and committed, for almost each one.
+        # In a steady stream (a commit ended less than this long before the next began), rows
+        # gather this long before the next commit: at a hook post every millisecond the writer
+        # was otherwise woken, and committed, for almost each one. A lone row is written at
+        # once, so what a client was just shown is durable as soon as it was before.
         self.linger_s = linger_s
+        self._last_commit = float("-inf")
         self.name = name
         self.state: StoreState = "ok"
         self.last_error: str | None = None
@@ -345,8 +348,9 @@ class BatchWriter:
             delay = self.retry_first_s
             if not self._stopping:
                 self._housekeeping_step()
-                if self.linger_s > 0:
+                if time.monotonic() - self._last_commit < self.linger_s:
                     self._stop.wait(self.linger_s)
+                self._last_commit = time.monotonic()  # after the wait: a stream stays steady
         with self._cond:
             unwritten = len(self._pending)
             self.dropped += unwritten

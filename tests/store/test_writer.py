@@ -39,3 +39,17 @@ def test_lingering_folds_a_steady_stream_into_few_transactions() -> None:
     # At most one commit per linger (0.5 s / 0.05 s, and the last): ~11, where an eager
     # writer, woken by every row, commits far more often.
     assert len(lingering) <= 15 < len(eager)
+
+
+def test_a_lone_row_is_written_at_once() -> None:
+    batches: list[list[Row]] = []
+    writer = writer_into(batches, linger_s=0.5)
+    writer.start(ready=True)
+    for seq in (1, 2):  # far apart: no stream, no lingering
+        started = time.monotonic()
+        writer.submit([{"seq": seq}])
+        assert writer.flush_sync(seq, timeout=5)
+        assert time.monotonic() - started < 0.4
+        time.sleep(0.6)
+    writer.close()
+    assert [[r["seq"] for r in b] for b in batches] == [[1], [2]]
