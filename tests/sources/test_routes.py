@@ -400,7 +400,9 @@ async def test_a_cancelled_call_kills_the_child(tmp_path: Path) -> None:
         """,
     )
     task = asyncio.create_task(introspect_target_async("slow:app", cwd=tmp_path))
-    while not (tmp_path / "child.pid").exists():
+    pid_file = tmp_path / "child.pid"
+    # Created before it is written: wait for the number, not just the file (CI saw it empty).
+    while not (pid_file.exists() and pid_file.read_text()):
         await asyncio.sleep(0.05)
 
     task.cancel()
@@ -408,7 +410,7 @@ async def test_a_cancelled_call_kills_the_child(tmp_path: Path) -> None:
         await task
 
     with pytest.raises(ProcessLookupError):
-        os.kill(int((tmp_path / "child.pid").read_text()), 0)
+        os.kill(int(pid_file.read_text()), 0)
 
 
 def test_output_written_below_print_stays_off_the_json(tmp_path: Path) -> None:
