@@ -152,6 +152,8 @@ def has_stored_list(settings: Settings) -> bool:
     looked into (read-only); any other database is taken to hold one, since a wrong guess
     costs only a scan begun a little later.
     """
+    # store.database.database_url's rule, repeated: importing that module would load
+    # SQLAlchemy and Alembic before the fork, the very cost this module keeps off the path.
     db = settings.database
     if "://" in db and not db.startswith("sqlite:///"):
         return True

@@ -412,14 +412,15 @@ class TranscriptTracker:
         if relative is None or len(relative.parts) != 2:
             return None
         adw_id, agent = relative.parts
-        if not is_valid_adw_id(adw_id) or agent.startswith("."):
+        key = f"{adw_id}/{agent}/{RAW_OUTPUT_FILE}"
+        if not _is_key(key):
             return None
         # Neither folder may be a symlink (one pointing outside is refused here); the file is
         # the follower's to check, and it never follows one. Two lstat calls, not a resolve()
         # of the whole path: this runs for every transcript of every batch.
         if not (_is_real_dir(self._root / adw_id) and _is_real_dir(self._root / adw_id / agent)):
             return None
-        return f"{adw_id}/{agent}/{RAW_OUTPUT_FILE}"
+        return key
 
     def _relative(self, folder: Path) -> Path | None:
         """`folder` below the agents dir, by name: as the watcher saw it or resolved."""

@@ -293,15 +293,9 @@ class WorkflowWatcher:
 
     def new_folders(self, changes: set[tuple[watchfiles.Change, str]]) -> set[str]:
         """The workflow folders a batch saw appear (not files in them, not deeper folders)."""
+        added = {path for kind, path in changes if kind == watchfiles.Change.added}
         prefix = f"{self.agents_dir}{os.sep}"
-        return {
-            name
-            for kind, path in changes
-            if kind == watchfiles.Change.added
-            and path.startswith(prefix)
-            and os.sep not in (name := path[len(prefix) :])
-            and workflows.is_valid_adw_id(name)
-        }
+        return {i for i in self.ids_of(changes) if f"{prefix}{i}" in added}
 
     def _reread_new_folders(self, changes: set[tuple[watchfiles.Change, str]]) -> None:
         """Read again, a little later, the workflow folders this batch saw appear."""
