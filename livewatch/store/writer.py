@@ -65,6 +65,7 @@ class BatchWriter:
         retry_first_s: float = 0.5,
         retry_max_s: float = 30.0,
         linger_s: float = 0.0,
+        awaited_linger_s: float | None = None,
         name: str = "store",
     ) -> None:
         self._write = write
@@ -75,11 +76,13 @@ class BatchWriter:
         self.max_pending = max_pending
         self.retry_first_s = retry_first_s
         self.retry_max_s = retry_max_s
-        # In a steady stream (a commit ended less than this long before the next began), rows
-        # gather this long before the next commit: at a hook post every millisecond the writer
-        # was otherwise woken, and committed, for almost each one. A lone row is written at
-        # once, so what a client was just shown is durable as soon as it was before.
+        # In a steady stream (a commit ended less than `linger_s` before the next began), rows
+        # gather before the next commit: fewer, larger transactions cost far less CPU. Rows
+        # someone awaits with `flush` (a hook post's answer) gather only `awaited_linger_s`.
+        # A lone row is written at once, so what a client was just shown is durable as soon
+        # as it was before.
         self.linger_s = linger_s
+        self.awaited_linger_s = linger_s if awaited_linger_s is None else awaited_linger_s
         self._last_commit = float("-inf")
         self.name = name
         self.state: StoreState = "ok"
@@ -149,7 +152,7 @@ class BatchWriter:
             waiter = _Waiter(loop, loop.create_future(), seq, self._ticket)
             if (outcome := self._outcome(waiter)) is not None or self._finished():
                 return bool(outcome)
-            self._waiters.append(waiter)
+            self._add_waiter(waiter)
         assert waiter.future is not None
         try:
             return await asyncio.wait_for(waiter.future, timeout)
@@ -164,7 +167,7 @@ class BatchWriter:
             waiter = _Waiter(None, None, seq, self._ticket)
             if (outcome := self._outcome(waiter)) is not None or self._finished():
                 return bool(outcome)
-            self._waiters.append(waiter)
+            self._add_waiter(waiter)
             self._cond.wait_for(lambda: waiter.outcome is not None, timeout)
         self._forget(waiter)
         return bool(waiter.outcome)
@@ -223,6 +226,10 @@ class BatchWriter:
                 self._finish(waiter, outcome)
         self._waiters = keep
         self._cond.notify_all()
+
+    def _add_waiter(self, waiter: _Waiter) -> None:
+        self._waiters.append(waiter)
+        self._cond.notify_all()  # a lingering writer now waits only `awaited_linger_s`
 
     def _forget(self, waiter: _Waiter) -> None:
         with self._cond:
@@ -335,6 +342,17 @@ class BatchWriter:
         if not self._housekeeping:
             self._next_housekeeping = time.monotonic() + self.housekeep_every_s
 
+    def _linger(self) -> None:
+        """Let rows gather: `linger_s`, cut to `awaited_linger_s` while a `flush` waits."""
+        start = time.monotonic()
+        with self._cond:
+            while not self._stopping:
+                limit = self.awaited_linger_s if self._waiters else self.linger_s
+                left = start + limit - time.monotonic()
+                if left <= 0:
+                    return
+                self._cond.wait(left)
+
     def _run(self) -> None:
         delay = self.retry_first_s
         while (batch := self._take()) is not None:
@@ -349,7 +367,7 @@ class BatchWriter:
             if not self._stopping:
                 self._housekeeping_step()
                 if time.monotonic() - self._last_commit < self.linger_s:
-                    self._stop.wait(self.linger_s)
+                    self._linger()
                 self._last_commit = time.monotonic()  # after the wait: a stream stays steady
         with self._cond:
             unwritten = len(self._pending)

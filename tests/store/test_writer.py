@@ -7,12 +7,19 @@ import time
 from livewatch.store.writer import BatchWriter, Offsets, Row
 
 
-def writer_into(batches: list[list[Row]], *, linger_s: float) -> BatchWriter:
+def writer_into(
+    batches: list[list[Row]], *, linger_s: float, awaited_linger_s: float | None = None
+) -> BatchWriter:
     def write(rows: list[Row], _offsets: Offsets) -> None:
         batches.append(rows)
 
     return BatchWriter(
-        write, prepare=lambda: None, reset=lambda: None, housekeep=lambda: False, linger_s=linger_s
+        write,
+        prepare=lambda: None,
+        reset=lambda: None,
+        housekeep=lambda: False,
+        linger_s=linger_s,
+        awaited_linger_s=awaited_linger_s,
     )
 
 
@@ -53,3 +60,17 @@ def test_a_lone_row_is_written_at_once() -> None:
         time.sleep(0.6)
     writer.close()
     assert [[r["seq"] for r in b] for b in batches] == [[1], [2]]
+
+
+def test_a_row_someone_awaits_lingers_only_the_short_while() -> None:
+    batches: list[list[Row]] = []
+    writer = writer_into(batches, linger_s=1.0, awaited_linger_s=0.01)
+    writer.start(ready=True)
+    last = submit_for(writer, 0.3)  # a steady stream: the writer lingers up to 1 s now
+    started = time.monotonic()
+    assert writer.flush_sync(last, timeout=5)
+    waited = time.monotonic() - started
+    writer.close()
+    assert waited < 0.5, f"waited {waited:.2f} s: the long linger held an awaited row"
+    # Nobody awaited the stream itself: it went in very few commits.
+    assert len(batches) <= 4, [len(b) for b in batches]
