@@ -39,10 +39,13 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("LIVEWATCH_GITHUB_REPO", "GITHUB_REPO"),
     )
     pages: Path | None = Field(None, description="a folder of extra NiceGUI page modules to load")
-    # Agents append to their transcripts without pause, so a batch mostly ends at this cap,
-    # not at a quiet step: it bounds how late a line (or a state change among them) shows.
+    # Agents append to their transcripts without pause: in a stream, their changes gather this
+    # long so each transcript is read once for many lines. Other changes (a state file) go
+    # after one quiet step and take the gathered ones with them.
     debounce_ms: int = Field(
-        25, ge=1, description="longest a burst of file events is gathered into one batch"
+        20,
+        ge=1,
+        description="longest transcript changes gather in a stream (other changes: one step)",
     )
     step_ms: int = Field(
         8, ge=1, description="how often to look for file events (lower: faster, more idle CPU)"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -24,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import watchfiles
+
+from livewatch.sources.workflows import RAW_OUTPUT_FILE
 
 Batch = set[tuple[watchfiles.Change, str]]
 
@@ -53,9 +56,11 @@ class FileEvents:
         poll_delay_ms: int = 300,
         ignore_permission_denied: bool = False,
         python_only: bool = False,
+        gathered_suffix: str | None = None,
     ) -> None:
         self.path = path
         self._options: dict[str, Any] = {
+            "gathered_suffix": gathered_suffix,
             "debounce": debounce_ms,
             "step": step_ms,
             "force_polling": force_polling,
@@ -94,6 +99,8 @@ class FileEvents:
             force_polling=force_polling,
             poll_delay_ms=max(step_ms, 100),
             ignore_permission_denied=ignore_permission_denied,
+            # Transcripts are paced by `debounce_ms`; other changes go after one quiet step.
+            gathered_suffix=f"{os.sep}{RAW_OUTPUT_FILE}",
         ).start()
 
     def start(self) -> FileEvents:

@@ -4,6 +4,12 @@ watchfiles adds one inotify watch per folder, holding the GIL while it does: abo
 68,000 folders. In a child process the server's event loop never stalls for it. The child
 speaks JSON lines on stdout (`{"ready":true}`, `{"batch":[[change, path], ...]}`,
 `{"error":{...}}`) and ends when the server stops it or is gone.
+
+On the agents dir, changes to transcripts (`gathered_suffix`) and the rest go at two paces.
+Agents append to their transcripts without pause: those changes are sent at most once every
+`debounce` ms, so the server reads each transcript once for many lines. Any other change (a
+state file, a new folder) is sent after one quiet `step`, with the transcript changes held
+until then, so a workflow's news never waits behind its agents' lines.
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
+import time
 from typing import Any
 
 import watchfiles
@@ -24,9 +32,67 @@ def _say(message: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+Change = tuple[int, str]
+
+
+class Outbox:
+    """Batches on their way to the server: urgent ones at once, gathered ones paced."""
+
+    def __init__(self, gather_s: float) -> None:
+        self.gather_s = gather_s
+        self._cond = threading.Condition()
+        self._held: set[Change] = set()
+        self._held_since = 0.0  # monotonic: when the oldest held change came
+        self._last_sent = float("-inf")
+        threading.Thread(target=self._pace, name="outbox", daemon=True).start()
+
+    def send(self, changes: set[Change], *, urgent: bool) -> None:
+        with self._cond:
+            now = time.monotonic()
+            if not self._held:
+                self._held_since = now
+            self._held |= changes
+            # After a quiet spell a line goes at once; in a stream, lines gather `gather_s`.
+            if urgent or now - self._last_sent >= self.gather_s or self._due(now) <= 0:
+                self._send_held()
+            else:
+                self._cond.notify()
+
+    def _due(self, now: float) -> float:
+        return self._held_since + self.gather_s - now
+
+    def _send_held(self) -> None:
+        if self._held:
+            _say({"batch": sorted([change, path] for change, path in self._held)})
+            self._held = set()
+            self._last_sent = time.monotonic()
+
+    def _pace(self) -> None:
+        """Send what was held once it has gathered `gather_s`."""
+        with self._cond:
+            while True:
+                if not self._held:
+                    self._cond.wait()
+                    continue
+                due = self._due(time.monotonic())
+                if due > 0:
+                    self._cond.wait(due)
+                    continue
+                try:
+                    self._send_held()
+                except BrokenPipeError:
+                    return  # the server has gone; the main loop notices it too
+
+
 def watch(path: str, options: dict[str, Any]) -> None:
     server = os.getppid()
     python_only = options.pop("python_only", False)
+    suffix: str | None = options.pop("gathered_suffix", None)
+    outbox = None
+    if suffix is not None:
+        outbox = Outbox(options["debounce"] / 1000)
+        # watchfiles then hands over each step's changes; the outbox does the pacing.
+        options["debounce"] = min(options["debounce"], options["step"])
     ready = False
     for batch in watchfiles.watch(
         path,
@@ -44,8 +110,13 @@ def watch(path: str, options: dict[str, Any]) -> None:
             ready = True
         if os.getppid() != server:
             return
-        if batch:
-            _say({"batch": sorted([int(change), changed] for change, changed in batch)})
+        if not batch:
+            continue
+        changes = {(int(change), changed) for change, changed in batch}
+        if outbox is None:
+            _say({"batch": sorted([change, changed] for change, changed in changes)})
+        else:
+            outbox.send(changes, urgent=any(not p.endswith(suffix) for _, p in changes))
 
 
 def main(argv: list[str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -119,3 +120,67 @@ def _running(pid: int) -> bool:
     except (FileNotFoundError, IndexError):
         return False
     return state != "Z"
+
+
+class Appender:
+    """An agent appending to its transcript every 5 ms, in a thread, until stopped."""
+
+    def __init__(self, transcript: Path) -> None:
+        transcript.parent.mkdir(parents=True)
+        self.transcript = transcript
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._append)
+
+    def _append(self) -> None:
+        with self.transcript.open("a") as out:
+            while not self.stopping.wait(0.005):
+                out.write('{"type":"assistant"}\n')
+                out.flush()
+
+    def __enter__(self) -> Appender:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stopping.set()
+        self.thread.join()
+
+
+async def test_a_state_change_is_not_held_behind_a_transcript_stream(tmp_path: Path) -> None:
+    # Transcript changes gather a whole second here; the state file must not wait for them.
+    events = FileEvents.for_workflows(tmp_path, debounce_ms=1000, step_ms=8)
+    try:
+        await events.ready()
+        with Appender(tmp_path / "abcd1234" / "sdlc_planner" / "raw_output.jsonl"):
+            await asyncio.sleep(0.3)
+            written = time.monotonic()
+            (tmp_path / "abcd1234" / "adw_state.json").write_text("{}")
+            names: set[str] = set()
+            while "adw_state.json" not in names:
+                names = {Path(path).name for _, path in await next_batch(events)}
+            assert time.monotonic() - written < 0.5
+            # Meanwhile the transcript's changes came paced: about one batch a second.
+            started, batches = time.monotonic(), 0
+            while time.monotonic() - started < 2.0:
+                with contextlib.suppress(TimeoutError):
+                    await next_batch(events, timeout=0.2)
+                    batches += 1
+            assert 1 <= batches <= 4
+    finally:
+        events.close()
+
+
+async def test_a_lone_transcript_line_after_a_quiet_spell_goes_at_once(tmp_path: Path) -> None:
+    transcript = tmp_path / "abcd1234" / "sdlc_planner" / "raw_output.jsonl"
+    transcript.parent.mkdir(parents=True)
+    events = FileEvents.for_workflows(tmp_path, debounce_ms=1000, step_ms=8)
+    try:
+        await events.ready()
+        await asyncio.sleep(0.2)
+        written = time.monotonic()
+        transcript.write_text('{"type":"result"}\n')
+        batch = await next_batch(events)
+        assert {Path(path).name for _, path in batch} == {"raw_output.jsonl"}
+        assert time.monotonic() - written < 0.5  # not the second it would gather in a stream
+    finally:
+        events.close()
