@@ -343,15 +343,16 @@ class BatchWriter:
             self._next_housekeeping = time.monotonic() + self.housekeep_every_s
 
     def _linger(self) -> None:
-        """Let rows gather: `linger_s`, cut to `awaited_linger_s` while a `flush` waits."""
+        """Let rows gather: `linger_s`, cut to `awaited_linger_s` once a `flush` waits."""
         start = time.monotonic()
         with self._cond:
-            while not self._stopping:
-                limit = self.awaited_linger_s if self._waiters else self.linger_s
-                left = start + limit - time.monotonic()
+            while not (self._stopping or self._waiters):
+                left = start + self.linger_s - time.monotonic()
                 if left <= 0:
                     return
                 self._cond.wait(left)
+        # Rows are awaited: wait out the short linger, undisturbed by each new submit.
+        self._stop.wait(start + self.awaited_linger_s - time.monotonic())
 
     def _run(self) -> None:
         delay = self.retry_first_s
