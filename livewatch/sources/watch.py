@@ -120,6 +120,7 @@ class WorkflowWatcher:
         # else at most once per TRANSCRIPT_GROWTH_REFRESH_S.
         self.transcripts: TranscriptFeed | None = None
         self._transcript_touched: set[str] = set()
+        self._scan_follows = False  # transcripts are caught up just before a full scan
         self._transcript_results: set[str] = set()  # touched by a result line: re-read soon
         # Each running workflow's newest write (epoch s), kept from the hub's changes, so the
         # stall check costs O(running workflows) a second, not a pass over every record.
@@ -211,7 +212,13 @@ class WorkflowWatcher:
         one). `fresh` collects them from an earlier moment than this call (`prime`).
         """
         if self.transcripts is not None:
-            await self.transcripts.catch_up()
+            # The result lines this reads need no re-read of their workflows: the scan below
+            # reads them all. (At a first start that is every finished workflow's last line.)
+            self._scan_follows = True
+            try:
+                await self.transcripts.catch_up()
+            finally:
+                self._scan_follows = False
         fresh = self._collect_fresh() if fresh is None else fresh
         try:
             started = time.monotonic()
@@ -436,6 +443,8 @@ class WorkflowWatcher:
 
     def note_events(self, events: list[dict[str, object]]) -> None:
         """Agent events (a hub observer): a result line changes its workflow's record."""
+        if self._scan_follows:
+            return
         for event in events:
             if event.get("kind") == "result" and event.get("source") == "file":
                 self._transcript_results.add(str(event.get("adw_id")))

@@ -15,6 +15,7 @@ from websockets.asyncio.client import connect
 from livewatch.demo.writer import AgentsWriter
 from livewatch.hub.hub import Hub
 from livewatch.sources import workflows
+from livewatch.sources.transcript_feed import TranscriptFeed
 from livewatch.sources.watch import WorkflowWatcher
 from livewatch.supervision import supervise
 from livewatch.testing import LiveServer
@@ -245,3 +246,71 @@ def test_a_new_workflow_folder_is_read_again_in_case_a_write_beat_its_watch(
         (watchfiles.Change.added, f"{root}/.tmp"),  # not a workflow id: no
     }
     assert watcher.new_folders(changes) == {"a1b2c3d4"}
+
+
+def result_line(cost: float) -> dict[str, object]:
+    return {"type": "result", "subtype": "success", "is_error": False, "num_turns": 3,
+            "duration_ms": 1000, "total_cost_usd": cost}  # fmt: skip
+
+
+async def watching_with_transcripts(
+    agents_dir: Path, hub: Hub
+) -> tuple[WorkflowWatcher, asyncio.Event, asyncio.Task[None]]:
+    """A watcher wired to a transcript feed, as the runtime wires them; started and verified."""
+    watcher = watcher_for(agents_dir, hub)
+    watcher.transcripts = TranscriptFeed(agents_dir, hub.events)
+    hub.events.observe(watcher.note_events)
+    watcher.prime()
+    stop = asyncio.Event()
+    task = asyncio.create_task(watcher.run(stop))
+    while watcher.state != "watching":
+        await asyncio.sleep(0.01)
+    return watcher, stop, task
+
+
+async def test_a_result_line_brings_its_workflow_up_to_date_within_a_second(
+    tmp_path: Path,
+) -> None:
+    agents = AgentsWriter(tmp_path)
+    agents.write("aaaa1111")
+    agents.stream("aaaa1111", "sdlc_planner", [{"type": "system", "subtype": "init"}])
+    hub = Hub.create()
+    _, stop, task = await watching_with_transcripts(tmp_path, hub)
+    try:
+        agents.stream("aaaa1111", "sdlc_planner", [result_line(0.42)])
+        written = time.monotonic()
+        while (hub.workflows.get("aaaa1111") or {}).get("cost_usd") != 0.42:
+            assert time.monotonic() - written < 2.5, "not within the 1 s re-read (5 s is growth's)"
+            await asyncio.sleep(0.02)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+
+async def test_result_lines_caught_up_at_start_do_not_re_read_their_workflows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agents = AgentsWriter(tmp_path)
+    ids = [f"f{n:07d}" for n in range(20)]
+    for adw_id in ids:
+        agents.write(adw_id)
+        agents.stream(adw_id, "sdlc_planner", [result_line(0.1)])
+    reads: list[Path] = []
+    read_workflow = workflows.read_workflow
+    monkeypatch.setattr(
+        workflows,
+        "read_workflow",
+        lambda folder, **kw: reads.append(folder) or read_workflow(folder, **kw),
+    )
+    hub = Hub.create()
+    _, stop, task = await watching_with_transcripts(tmp_path, hub)
+    try:
+        reads.clear()  # the start's own scans are not counted
+        await asyncio.sleep(1.5)  # results are re-read within a second
+        # The start's scan read every workflow after their transcripts were caught up: a
+        # re-read of each (10,000 at once on a large tree) would be work done twice.
+        assert reads == []
+        assert all(r["cost_usd"] == 0.1 for r in hub.workflows.records())
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
