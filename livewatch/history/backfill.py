@@ -64,7 +64,7 @@ def backfill(agents_dir: Path, db: str) -> int:
             with engine.connect() as connection:
                 known = set(connection.scalars(select(runs.c.adw_id)))
         written, chunk = 0, []
-        for facts in scan_runs(agents_dir, skip=known):
+        for facts in scan_runs(agents_dir, skip=known, parallel=True):
             chunk.append(facts)
             if len(chunk) >= CHUNK:
                 write_chunk(history, chunk)

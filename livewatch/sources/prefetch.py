@@ -56,7 +56,7 @@ class FirstScan:
         self._executor = ProcessPoolExecutor(
             self.workers,
             mp_context=multiprocessing.get_context("fork"),
-            initializer=_end_with_parent,
+            initializer=end_with_parent,
             initargs=(os.getpid(),),
         )
         # Deferred (a restart with a stored list): nothing scans until asked, so the import
@@ -113,9 +113,9 @@ class FirstScan:
             events.close()
 
 
-def _end_with_parent(parent: int) -> None:
-    """A scan process waits for the catch-up scan; it must not outlive a server that was
-    killed meanwhile (no `close` then): Linux signals it when its parent ends."""
+def end_with_parent(parent: int) -> None:
+    """A scan process must not outlive a parent that was killed (no `close` then): Linux
+    signals it when its parent ends. For a pool's `initializer`."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:  # the parent ended before the signal was asked for

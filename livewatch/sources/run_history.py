@@ -10,17 +10,22 @@ folder content, like the reader it builds on.
 
 from __future__ import annotations
 
+import itertools
+import multiprocessing
 import os
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from livewatch.hub.records import ENDED, PHASES, WorkflowDetail
 from livewatch.hub.views import epoch_ms
+from livewatch.sources.prefetch import end_with_parent, worker_count
 from livewatch.sources.workflows import line_time, read_detail, workflow_ids
 
 Row = dict[str, Any]
+CHUNK = 250  # folders a process reads at a time
 FINAL = frozenset({"completed", "failed", "stalled"})  # outcomes kept as they are
 
 
@@ -120,13 +125,39 @@ def read_run(folder: Path) -> RunFacts | None:
     return facts_of(detail, _phase_folder_times(folder), newest)
 
 
-def scan_runs(agents_dir: Path, skip: Iterable[str] = ()) -> Iterator[RunFacts]:
-    """Every run under `agents_dir` but those named in `skip`, oldest name first."""
-    known = set(skip)
-    for name in sorted(workflow_ids(agents_dir) - known):
+def read_runs(agents_dir: Path, names: list[str]) -> list[RunFacts]:
+    """The runs of these folders, leaving out those gone meanwhile or without a state."""
+    found = []
+    for name in names:
         try:
             facts = read_run(agents_dir / name)
         except OSError:
             continue  # vanished meanwhile
         if facts is not None:
-            yield facts
+            found.append(facts)
+    return found
+
+
+def scan_runs(
+    agents_dir: Path, skip: Iterable[str] = (), *, parallel: bool = False
+) -> Iterator[RunFacts]:
+    """Every run under `agents_dir` but those named in `skip`, oldest name first.
+
+    `parallel`: read in one process per core (a few ms a folder; 10,000 folders took ~15
+    CPU-s), the runs still coming in order.
+    """
+    names = sorted(workflow_ids(agents_dir) - set(skip))
+    chunks = [names[i : i + CHUNK] for i in range(0, len(names), CHUNK)]
+    workers = worker_count(len(names)) if parallel else 1
+    if workers <= 1:
+        for chunk in chunks:
+            yield from read_runs(agents_dir, chunk)
+        return
+    with ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=end_with_parent,
+        initargs=(os.getpid(),),
+    ) as pool:
+        for found in pool.map(read_runs, itertools.repeat(agents_dir), chunks):
+            yield from found

@@ -5,6 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
+from livewatch.sources import run_history
 from livewatch.sources.run_history import phase_rows, read_run, scan_runs
 
 SAMPLES = Path(__file__).resolve().parents[2] / "agents"
@@ -43,3 +46,24 @@ def test_a_scan_skips_known_runs_and_unusable_folders(tmp_path: Path) -> None:
     found = {f.run["adw_id"] for f in scan_runs(agents, skip={"e5c1a8d2"})}
     assert "e5c1a8d2" not in found and "broken" not in found
     assert len(found) >= 5
+
+
+def test_a_parallel_scan_reads_the_same_runs_in_the_same_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agents = tmp_path / "agents"
+    shutil.copytree(SAMPLES, agents)
+    for sample in list(agents.iterdir()):
+        for copy in range(3):  # more folders than one chunk
+            twin = agents / f"{sample.name[:6]}c{copy}"
+            shutil.copytree(sample, twin)
+            state = twin / "adw_state.json"
+            if state.is_file():
+                state.write_text(state.read_text().replace(sample.name, twin.name))
+    # Small chunks and two processes, as 10,000 folders on two cores would have.
+    monkeypatch.setattr(run_history, "CHUNK", 4)
+    monkeypatch.setattr(run_history, "worker_count", lambda _count: 2)
+    serial = [f.run for f in run_history.scan_runs(agents)]
+    parallel = [f.run for f in run_history.scan_runs(agents, parallel=True)]
+    assert len(serial) >= 20
+    assert parallel == serial
