@@ -1,9 +1,10 @@
 """Fill the history from the agents dir: `python -m livewatch.history.backfill DIR [DB]`.
 
 It runs as a child process at low priority, so the server's port opens as fast as without it
-and its event loop never waits on the scan. Runs already in the history are skipped (the live
-recorder knows them better); the rest are written 500 at a time in "fill" mode, which never
-overrides what the live recorder wrote. Prints one JSON line: {"runs": N, "seconds": S}.
+and its event loop never waits on the scan. Runs the history saw end are skipped; the rest are
+written 500 at a time in "fill" mode, which never overrides what the live recorder wrote (its
+status wins; the earliest start and any known end are kept). Prints one JSON line:
+{"runs": N, "seconds": S}.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
+from livewatch.hub.records import ENDED
 from livewatch.sources.run_history import RunFacts, scan_runs
 from livewatch.store.database import database_url, migrate, open_engine
 from livewatch.store.history import HistoryStore
@@ -58,11 +60,14 @@ def backfill(agents_dir: Path, db: str) -> int:
         migrate(engine)
         history = HistoryStore(engine)
         # The first backfill reads every folder: the live recorder may already have seen a
-        # run, but only since this start. Later ones read just the runs that came while down.
+        # run, but only since this start. Later ones skip the runs that had ended: a run still
+        # open may have gone through phases while livewatch was down, which only the disk
+        # tells (the merge keeps the live status and the earliest starts).
         known: set[str] = set()
         if history.backfilled():
             with engine.connect() as connection:
-                known = set(connection.scalars(select(runs.c.adw_id)))
+                ended = select(runs.c.adw_id).where(runs.c.outcome.in_(sorted(ENDED)))
+                known = set(connection.scalars(ended))
         written, chunk = 0, []
         for facts in scan_runs(agents_dir, skip=known, parallel=True):
             chunk.append(facts)
