@@ -29,7 +29,14 @@ class Receiver:
                 size = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(size) or b"null")
                 with receiver.lock:
-                    receiver.posts.append({"path": self.path, "body": body, "at": time.time()})
+                    receiver.posts.append(
+                        {
+                            "path": self.path,
+                            "body": body,
+                            "at": time.time(),
+                            "idempotency_key": self.headers.get("Idempotency-Key"),
+                        }
+                    )
                     count = len(receiver.posts)
                 code = receiver.answer(count)
                 if code is None:

@@ -53,8 +53,10 @@ def client(timeout_s: float = TIMEOUT_S) -> httpx.AsyncClient:
 
 async def post_once(http: httpx.AsyncClient, url: str, body: dict[str, Any]) -> None:
     """One attempt: returns on 2xx, raises Retryable or Refused with a URL-free reason."""
+    # The alert's id also as the header that the IETF's idempotency draft names.
+    headers = {"Idempotency-Key": str(body["id"])} if body.get("id") else None
     try:
-        response = await http.post(url, json=body)
+        response = await http.post(url, json=body, headers=headers)
     except httpx.TimeoutException as error:
         raise Retryable(f"timed out ({type(error).__name__})") from None
     except httpx.HTTPError as error:

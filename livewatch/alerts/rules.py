@@ -89,7 +89,11 @@ def _alert(event: str, suffix: str, record: Record, rules: Rules) -> Alert:
     adw_id = str(record["adw_id"])
     link = f"{rules.base_url.rstrip('/')}/workflows/{adw_id}"
     text = describe(event, record, rules, link)
+    key = f"{adw_id}:{suffix}"
     body = {
+        # One id per transition, the same on every attempt: a delivery whose answer was lost
+        # (a crash between the POST and its record) is sent again, and a receiver can drop it.
+        "id": key,
         "event": event,
         "adw_id": adw_id,
         "status": record.get("status"),
@@ -102,7 +106,7 @@ def _alert(event: str, suffix: str, record: Record, rules: Rules) -> Alert:
         "text": text,
         "content": text,
     }
-    return Alert(f"{adw_id}:{suffix}", event, adw_id, body)
+    return Alert(key, event, adw_id, body)
 
 
 def describe(event: str, record: Record, rules: Rules, link: str) -> str:

@@ -9,7 +9,12 @@ from webhook_receiver import Receiver
 
 from livewatch.alerts import delivery
 
-BODY = {"event": "failed", "adw_id": "a1b2c3d4", "text": "Workflow a1b2c3d4 failed"}
+BODY = {
+    "id": "a1b2c3d4:failed:build",
+    "event": "failed",
+    "adw_id": "a1b2c3d4",
+    "text": "Workflow a1b2c3d4 failed",
+}
 
 
 async def send(url: str, *, give_up_s: float = 5.0, timeout_s: float = 5.0) -> tuple:
@@ -37,6 +42,8 @@ async def test_a_webhook_that_fails_first_then_succeeds_gets_it_on_a_retry() -> 
         assert (state, attempts, error) == ("delivered", 3, None)
         assert failures == ["HTTP 500", "HTTP 500"]
         assert rx.bodies() == [BODY] * 3
+        # Every attempt carries the same key, so a receiver can drop a repeat.
+        assert [p["idempotency_key"] for p in rx.posts] == ["a1b2c3d4:failed:build"] * 3
 
 
 async def test_a_500_is_retried_until_it_gives_up() -> None:

@@ -42,6 +42,7 @@ def test_failed_alerts_once_per_phase_with_a_body_slack_and_discord_take() -> No
         "issue_number": 42,
     }
     assert body["cost_usd"] == 1.25
+    assert body["id"] == alert.key  # the same on every attempt and every replica
     assert body["url"] == "https://dash.example.com/workflows/a1b2c3d4"
     assert body["text"] == body["content"]  # Slack reads text, Discord content
     assert "a1b2c3d4 (issue #42) failed in build" in body["text"] and body["url"] in body["text"]
