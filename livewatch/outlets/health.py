@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import time
 from datetime import UTC, datetime
@@ -69,7 +70,8 @@ def health(rt: Runtime, started_at: float) -> tuple[bool, dict[str, Any]]:
 
 
 def _process() -> dict[str, int | None]:
-    """Leak indicators: tasks, open files and memory of this process."""
+    """Leak indicators: tasks, open files and memory of this process, and the objects
+    start-up left out of the cycle collector's sight (`gc_frozen`)."""
     try:
         fds = len(os.listdir("/proc/self/fd"))
         rss = next(
@@ -79,7 +81,12 @@ def _process() -> dict[str, int | None]:
         )
     except (OSError, StopIteration):
         fds = rss = None  # not Linux: report what we can
-    return {"tasks": len(asyncio.all_tasks()), "fds": fds, "rss_bytes": rss}
+    return {
+        "tasks": len(asyncio.all_tasks()),
+        "fds": fds,
+        "rss_bytes": rss,
+        "gc_frozen": gc.get_freeze_count(),
+    }
 
 
 def _db_state(rt: Runtime) -> str:
