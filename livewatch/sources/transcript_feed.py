@@ -18,10 +18,11 @@ from pathlib import Path
 from livewatch.hub.event_log import EventLog
 from livewatch.hub.events import Event
 from livewatch.sources.transcript_follower import TranscriptTracker
+from livewatch.sources.workflows import RAW_OUTPUT_FILE
 
 log = logging.getLogger("livewatch.watch")
 
-TRANSCRIPT_NAME = "raw_output.jsonl"
+TRANSCRIPT_NAME = RAW_OUTPUT_FILE
 Offsets = dict[str, tuple[int, int]]
 
 

@@ -139,15 +139,12 @@ class TranscriptFollower:
         """The kept descriptor and its file's stat, while it still names the path's file."""
         if self._fd is None:
             return None, None
-        if time.monotonic() - self._held_since >= HOLD_S:
-            self.release()
-            return None, None
-        try:
-            st = os.fstat(self._fd)
-        except OSError:
-            self.release()
-            return None, None
-        if st.st_nlink == 0:  # deleted, or replaced by a rename: the path names another now
+        st = None
+        if time.monotonic() - self._held_since < HOLD_S:
+            with contextlib.suppress(OSError):
+                st = os.fstat(self._fd)
+        # Held too long, unreadable, or deleted or renamed over (the path names another now).
+        if st is None or st.st_nlink == 0:
             self.release()
             return None, None
         return self._fd, st

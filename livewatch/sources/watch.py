@@ -289,11 +289,15 @@ class WorkflowWatcher:
         if torn and retry_torn:
             # A writer caught mid-write: its next write usually brings an event, but a
             # writer that truncates and then writes in place may not; look once more.
-            retry = asyncio.create_task(self._read_again(torn))
-            self._retries.add(retry)
-            retry.add_done_callback(self._retries.discard)
+            self._read_later(torn, (TORN_RETRY_S,))
 
-    async def _read_again(self, ids: set[str], delays: tuple[float, ...] = (TORN_RETRY_S,)) -> None:
+    def _read_later(self, ids: set[str], delays: tuple[float, ...]) -> None:
+        """Read these workflows again after each delay, in a task of their own."""
+        task = asyncio.create_task(self._read_again(ids, delays))
+        self._retries.add(task)
+        task.add_done_callback(self._retries.discard)
+
+    async def _read_again(self, ids: set[str], delays: tuple[float, ...]) -> None:
         for delay in delays:
             await asyncio.sleep(delay)
             await self.refresh(ids, retry_torn=False)
@@ -307,9 +311,7 @@ class WorkflowWatcher:
     def _reread_new_folders(self, changes: set[tuple[watchfiles.Change, str]]) -> None:
         """Read again, a little later, the workflow folders this batch saw appear."""
         if new := self.new_folders(changes):
-            task = asyncio.create_task(self._read_again(new, NEW_FOLDER_REREAD_S))
-            self._retries.add(task)
-            task.add_done_callback(self._retries.discard)
+            self._read_later(new, NEW_FOLDER_REREAD_S)
 
     def ids_of(self, changes: set[tuple[watchfiles.Change, str]]) -> set[str]:
         # Plain string work: at thousands of transcript lines a second, pathlib was a tenth

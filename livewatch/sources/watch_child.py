@@ -35,6 +35,10 @@ def _say(message: dict[str, Any]) -> None:
 Change = tuple[int, str]
 
 
+def _say_batch(changes: set[Change]) -> None:
+    _say({"batch": sorted([change, path] for change, path in changes)})
+
+
 class Outbox:
     """Batches on their way to the server: urgent ones at once, gathered ones paced."""
 
@@ -63,7 +67,7 @@ class Outbox:
 
     def _send_held(self) -> None:
         if self._held:
-            _say({"batch": sorted([change, path] for change, path in self._held)})
+            _say_batch(self._held)
             self._held = set()
             self._last_sent = time.monotonic()
 
@@ -114,7 +118,7 @@ def watch(path: str, options: dict[str, Any]) -> None:
             continue
         changes = {(int(change), changed) for change, changed in batch}
         if outbox is None:
-            _say({"batch": sorted([change, changed] for change, changed in changes)})
+            _say_batch(changes)
         else:
             outbox.send(changes, urgent=any(not p.endswith(suffix) for _, p in changes))
 
