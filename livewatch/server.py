@@ -74,9 +74,10 @@ def freeze_start_up_heap() -> None:
 
     A full collection walked all of it: 80 to 140 ms with the event loop stopped, every few
     seconds at 1,000 hook posts a second, which was the whole p99. Frozen, it takes 14 to 19 ms.
-    Frozen objects are still freed by reference counting; only their cycles stay.
+    Frozen objects are still freed by reference counting; only their cycles stay. No
+    collection first: it would hold the port ~0.1 s for the few dozen unreachable objects
+    start-up leaves, which then stay.
     """
-    gc.collect()
     gc.freeze()
 
 
