@@ -11,6 +11,8 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import orjson
+
 from livewatch.hub.collection import Change, Collection, Record
 
 _encoded: dict[tuple[str, str, str], tuple[int, str]] = {}
@@ -20,7 +22,20 @@ _texts: dict[tuple[str, str], tuple[int, list[str]]] = {}
 
 
 def dumps(message: Any) -> str:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    return encode(message).decode()
+
+
+def encode(message: Any) -> bytes:
+    """Compact UTF-8 JSON, as `json.dumps(separators=(",", ":"), ensure_ascii=False)` writes it.
+
+    orjson (a NiceGUI dependency, so always here) is ~10x faster, and at a thousand hook
+    posts a second every message counts. What it refuses (keys that are not strings, ints
+    past 64 bits) goes through `json`. Unlike `json`, it writes NaN as null: valid JSON.
+    """
+    try:
+        return orjson.dumps(message)
+    except TypeError:
+        return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _record_texts(collection: Collection) -> list[str]:

@@ -11,9 +11,7 @@ else (a browser's post, with its Origin and CORS; every other path) goes down th
 
 from __future__ import annotations
 
-import json
 import logging
-from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.applications import Starlette
@@ -59,7 +57,10 @@ class HookFastPath:
         ):
             await self.app(scope, receive, send)
             return
-        if not self.policy.token_ok(_token(scope)):
+        in_query = _query_token(scope)
+        if self.policy.token is not None and not self.policy.token_ok(
+            offered_token(scope) if in_query is None else in_query
+        ):
             # As AccessMiddleware answers it: never cached.
             await _answer(send, 401, UNAUTHORIZED, {"Cache-Control": "no-store"})
             return
@@ -68,23 +69,23 @@ class HookFastPath:
         except _SenderLeft:
             return
         try:
-            status, content, headers = await hooks_api.take(raw)
+            status, body, headers = await hooks_api.take(raw)
         except Exception:  # outside Starlette's error middleware: answer (and log) as it would
             log.exception("[HOOKS] POST /events failed")
             await _answer(send, 500, FAILED)
             return
-        await _answer(send, status, _json(content), headers)
+        await _answer(send, status, body, headers)
 
 
 class _SenderLeft(Exception):
     """The client went away before its body was in: there is nobody to answer."""
 
 
-def _token(scope: Scope) -> str | None:
-    """`?token=` (a hook script cannot set headers), else what a header or cookie offers.
+def _query_token(scope: Scope) -> str | None:
+    """`?token=`: a hook script cannot set headers (else a header or cookie may offer one).
 
     A token in the query is taken out of the scope, so no log line (uvicorn's access log
-    included) ever shows it."""
+    included) ever shows it, whether or not a token is required."""
     query: bytes = scope.get("query_string", b"")
     if b"token=" in query:
         pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
@@ -93,7 +94,7 @@ def _token(scope: Scope) -> str | None:
             rest = [(k, v) for k, v in pairs if k != "token"]
             scope["query_string"] = urlencode(rest).encode("latin-1")
             return found
-    return offered_token(scope)
+    return None
 
 
 async def _read(scope: Scope, receive: Receive, limit: int) -> bytes | None:
@@ -114,11 +115,6 @@ async def _read(scope: Scope, receive: Receive, limit: int) -> bytes | None:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def _json(content: Any) -> bytes:
-    # As Starlette's JSONResponse renders it, so both paths answer byte for byte alike.
-    return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
 async def _answer(

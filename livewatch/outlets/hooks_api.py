@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, WebSocket
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from livewatch import runtime
 from livewatch.hub import protocol
@@ -69,6 +69,7 @@ class _Entry:
     posted_summary: Any = None
     size: int = 300
     _shaped: dict[str, Any] | None = None
+    _encoded: bytes | None = None
     _message: str | None = None
 
     def shaped(self) -> dict[str, Any]:
@@ -77,9 +78,15 @@ class _Entry:
             self.hook_payload = None  # masked into the shape; the raw form may go
         return self._shaped
 
+    def encoded(self) -> bytes:
+        """The HookEvent's JSON: a post's answer, and the heart of every `/stream` message."""
+        if self._encoded is None:
+            self._encoded = protocol.encode(self.shaped())
+        return self._encoded
+
     def message(self) -> str:
         if self._message is None:
-            self._message = protocol.dumps({"type": "event", "data": self.shaped()})
+            self._message = (b'{"type":"event","data":' + self.encoded() + b"}").decode()
         return self._message
 
 
@@ -150,7 +157,7 @@ class HookFeed:
 
 def _size(value: Any) -> int:
     try:
-        return 100 + len(json.dumps(value, ensure_ascii=False, default=str))
+        return 100 + len(protocol.encode(value))
     except (TypeError, ValueError, RecursionError):
         return 100
 
@@ -235,7 +242,8 @@ def _current() -> HookIngest:
 
 
 def _error(status: int, error: str, detail: str, **extra: Any) -> JSONResponse:
-    status, content, headers = _problem(status, error, detail, **extra)
+    headers = extra.pop("headers", None)
+    content = {"error": error, "detail": detail, **extra}
     return JSONResponse(content, status_code=status, headers=headers)
 
 
@@ -260,15 +268,15 @@ async def post_event(request: Request) -> JSONResponse:
     middleware stack; this route serves the rest (browsers, with CORS) and the docs."""
     ingest = _current()
     raw = await _read_limited(request, ingest.max_body)
-    status, content, headers = await take(raw)
-    return JSONResponse(content, status_code=status, headers=headers)
+    status, body, headers = await take(raw)
+    return Response(body, status_code=status, headers=headers, media_type="application/json")
 
 
-Answer = tuple[int, dict[str, Any], dict[str, str] | None]
+Answer = tuple[int, bytes, dict[str, str] | None]
 
 
 async def take(raw: bytes | None) -> Answer:
-    """One posted body (None: it was over the size limit) → (status, JSON body, headers).
+    """One posted body (None: it was over the size limit) → (status, its JSON answer, headers).
 
     The whole ingest, free of any web framework, so the raw ASGI fast path and the route
     answer alike: 413, 422, 429, 503, or 200 with the stored event."""
@@ -313,12 +321,14 @@ async def take(raw: bytes | None) -> Answer:
     if seq is None or problem is not None:
         return _problem(503, "not stored", problem or "not stored", id=seq)
     entry = ingest.feed.get(seq)
-    return 200, entry.shaped() if entry is not None else hook_event(public(event)), None
+    if entry is None:  # gone from the feed already (a tiny feed, or a flood): shape it anew
+        return 200, protocol.encode(hook_event(public(event))), None
+    return 200, entry.encoded(), None
 
 
 def _problem(status: int, error: str, detail: str, **extra: Any) -> Answer:
     headers = extra.pop("headers", None)
-    return status, {"error": error, "detail": detail, **extra}, headers
+    return status, protocol.encode({"error": error, "detail": detail, **extra}), headers
 
 
 async def _read_limited(request: Request, limit: int) -> bytes | None:
