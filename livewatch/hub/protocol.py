@@ -38,6 +38,16 @@ def encode(message: Any) -> bytes:
         return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def decode(text: str | bytes) -> Any:
+    """`json.loads`, by orjson (~3x faster: hook bodies and transcript lines come by the
+    thousand a second) where it can. What orjson refuses (NaN, lone surrogates, ints past
+    64 bits), `json` reads, or explains in its own words."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def _record_texts(collection: Collection) -> list[str]:
     """Each record's JSON, in order; kept while the hub holds the same record object.
 

@@ -21,6 +21,7 @@ import math
 from collections import OrderedDict
 from typing import Any
 
+from livewatch.hub import protocol
 from livewatch.hub.events import Event, Kind, one_line
 from livewatch.hub.events import new_event as _new_event
 from livewatch.security.text_masking import mask_text
@@ -106,7 +107,7 @@ class TranscriptParser:
 
     def _events(self, text: str, ts: int) -> list[Event]:
         try:
-            data = json.loads(text)
+            data = protocol.decode(text)
         except (ValueError, RecursionError) as exc:
             reason = exc.msg if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
             return [self._error(ts, f"line {self._lines} is not JSON ({reason}): {text}")]
