@@ -66,6 +66,8 @@ class BatchWriter:
         retry_max_s: float = 30.0,
         linger_s: float = 0.0,
         awaited_linger_s: float | None = None,
+        busy_linger_s: float | None = None,
+        busy_rows: int = 50,
         name: str = "store",
     ) -> None:
         self._write = write
@@ -83,6 +85,13 @@ class BatchWriter:
         # as it was before.
         self.linger_s = linger_s
         self.awaited_linger_s = linger_s if awaited_linger_s is None else awaited_linger_s
+        # After a commit of `busy_rows` or more, the next one gathers `busy_linger_s`: the
+        # rows a crash would leave unwritten (and shown again after a restart: they are read
+        # again from the last stored offset) grow with the linger, so it is long only where
+        # the flow is heavy enough for the saving to matter.
+        self.busy_linger_s = linger_s if busy_linger_s is None else busy_linger_s
+        self.busy_rows = busy_rows
+        self._gather_s = linger_s  # this stream's linger, by the size of the last commit
         self._last_commit = float("-inf")
         self.name = name
         self.state: StoreState = "ok"
@@ -294,6 +303,8 @@ class BatchWriter:
             self._settled = max(self._settled, batch.ticket)
             if batch.rows:
                 self._durable_seq = max(self._durable_seq, max(r["seq"] for _, r in batch.rows))
+            busy = len(batch.rows) >= self.busy_rows
+            self._gather_s = self.busy_linger_s if busy else self.linger_s
             self.written += len(batch.rows)
             recovered, self.state, self.last_error = self.state != "ok", "ok", None
             self._told_dropping = False
@@ -343,11 +354,12 @@ class BatchWriter:
             self._next_housekeeping = time.monotonic() + self.housekeep_every_s
 
     def _linger(self) -> None:
-        """Let rows gather: `linger_s`, cut to `awaited_linger_s` once a `flush` waits."""
+        """Let rows gather: `linger_s` (or `busy_linger_s`), cut to `awaited_linger_s` once a
+        `flush` waits."""
         start = time.monotonic()
         with self._cond:
             while not (self._stopping or self._waiters):
-                left = start + self.linger_s - time.monotonic()
+                left = start + self._gather_s - time.monotonic()
                 if left <= 0:
                     return
                 self._cond.wait(left)
@@ -367,7 +379,7 @@ class BatchWriter:
             delay = self.retry_first_s
             if not self._stopping:
                 self._housekeeping_step()
-                if time.monotonic() - self._last_commit < self.linger_s:
+                if time.monotonic() - self._last_commit < self._gather_s:
                     self._linger()
                 self._last_commit = time.monotonic()  # after the wait: a stream stays steady
         with self._cond:

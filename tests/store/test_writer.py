@@ -74,3 +74,32 @@ def test_a_row_someone_awaits_lingers_only_the_short_while() -> None:
     assert waited < 0.5, f"waited {waited:.2f} s: the long linger held an awaited row"
     # Nobody awaited the stream itself: it went in very few commits.
     assert len(batches) <= 4, [len(b) for b in batches]
+
+
+def test_a_heavy_stream_lingers_longer_and_a_light_one_does_not() -> None:
+    def commits(rows_per_ms: int) -> list[list[Row]]:
+        batches: list[list[Row]] = []
+        writer = BatchWriter(
+            lambda rows, _offsets: batches.append(rows),
+            prepare=lambda: None,
+            reset=lambda: None,
+            housekeep=lambda: False,
+            linger_s=0.02,
+            busy_linger_s=0.2,
+            busy_rows=100,
+        )
+        writer.start(ready=True)
+        seq, end = 0, time.monotonic() + 0.6
+        while time.monotonic() < end:
+            writer.submit([{"seq": seq + i + 1} for i in range(rows_per_ms)])
+            seq += rows_per_ms
+            time.sleep(0.001)
+        assert writer.flush_sync(seq, timeout=5)
+        writer.close()
+        return batches
+
+    light, heavy = commits(1), commits(20)
+    # ~1 row a ms: commits of ~20 rows, so the short linger stays (~30 in 0.6 s).
+    assert len(light) >= 12, [len(b) for b in light]
+    # ~20 rows a ms: commits of hundreds, so the long linger takes over (~4 in 0.6 s).
+    assert len(heavy) <= 8, [len(b) for b in heavy]
