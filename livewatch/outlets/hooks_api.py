@@ -260,7 +260,7 @@ def _error(status: int, error: str, detail: str, **extra: Any) -> JSONResponse:
         503: {"description": "Shown live, but the store could not commit it in time"},
     },
 )
-async def post_event(request: Request) -> JSONResponse:
+async def post_event(request: Request) -> Response:
     """Take one hook event as `send_event.py` posts it; answer with it, stored, in the
     HookEvent shape (`id` is its seq).
 
