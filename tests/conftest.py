@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
 import pytest
 from postgres_server import PostgresServer, why_unavailable
 from websockets.asyncio.client import ClientConnection
@@ -22,7 +22,10 @@ T = TypeVar("T")
 
 
 async def recv_json(ws: ClientConnection, timeout: float = 5.0) -> Message:
-    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+    # orjson on the raw bytes: a seed-format list of 2,000 workflows is ~800 KB, and a test
+    # client slow to parse them (json.loads, on a CI machine running four workers) can fall
+    # 256 changes behind and be dropped, as a slow client should be.
+    return orjson.loads(await asyncio.wait_for(ws.recv(decode=False), timeout))  # type: ignore[no-any-return]
 
 
 async def recv_until(
