@@ -241,10 +241,16 @@ def _current() -> HookIngest:
     return _ingest
 
 
-def _error(status: int, error: str, detail: str, **extra: Any) -> JSONResponse:
-    headers = extra.pop("headers", None)
-    content = {"error": error, "detail": detail, **extra}
-    return JSONResponse(content, status_code=status, headers=headers)
+Answer = tuple[int, bytes, dict[str, str] | None]  # status, JSON body, headers
+
+
+def _error(status: int, error: str, detail: str, **extra: Any) -> Response:
+    return _response(_problem(status, error, detail, **extra))
+
+
+def _response(answer: Answer) -> Response:
+    status, body, headers = answer
+    return Response(body, status_code=status, headers=headers, media_type="application/json")
 
 
 # -- POST /events ----------------------------------------------------------------------------
@@ -268,11 +274,7 @@ async def post_event(request: Request) -> Response:
     middleware stack; this route serves the rest (browsers, with CORS) and the docs."""
     ingest = _current()
     raw = await _read_limited(request, ingest.max_body)
-    status, body, headers = await take(raw)
-    return Response(body, status_code=status, headers=headers, media_type="application/json")
-
-
-Answer = tuple[int, bytes, dict[str, str] | None]
+    return _response(await take(raw))
 
 
 async def take(raw: bytes | None) -> Answer:
@@ -517,7 +519,7 @@ async def themes_not_served() -> JSONResponse:
 
 
 @router.post("/events/{event_id}/respond", include_in_schema=False, name=PLUMBING)
-async def respond_not_served(event_id: str) -> JSONResponse:
+async def respond_not_served(event_id: str) -> Response:
     """Human-in-the-loop answers: not part of livewatch."""
     return _error(
         404,
@@ -529,6 +531,6 @@ async def respond_not_served(event_id: str) -> JSONResponse:
 @router.api_route(
     "/events/{rest:path}", methods=ALL_METHODS, include_in_schema=False, name=PLUMBING
 )
-async def unknown_events_path(rest: str) -> JSONResponse:
+async def unknown_events_path(rest: str) -> Response:
     """Their other `/events/...` endpoints (query, export, tag): JSON, never the HTML page."""
     return _error(404, "not found", f"no endpoint /events/{rest} in livewatch")

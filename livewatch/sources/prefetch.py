@@ -53,12 +53,7 @@ class FirstScan:
         self.agents_dir = settings.agents_dir.absolute()
         self.workers = worker_count(len(names))
         # A fork copies this small process as it is now: no NiceGUI, no threads yet.
-        self._executor = ProcessPoolExecutor(
-            self.workers,
-            mp_context=multiprocessing.get_context("fork"),
-            initializer=end_with_parent,
-            initargs=(os.getpid(),),
-        )
+        self._executor = fork_pool(self.workers)
         # Deferred (a restart with a stored list): nothing scans until asked, so the import
         # and the watches have the cores; the list served first is the stored one.
         self._names = names
@@ -111,6 +106,16 @@ class FirstScan:
         self._executor.shutdown(wait=False, cancel_futures=True)
         if (events := self.take_events()) is not None:
             events.close()
+
+
+def fork_pool(workers: int) -> ProcessPoolExecutor:
+    """Forked worker processes that end with this one, even when it is killed."""
+    return ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=end_with_parent,
+        initargs=(os.getpid(),),
+    )
 
 
 def end_with_parent(parent: int) -> None:

@@ -11,17 +11,15 @@ folder content, like the reader it builds on.
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 import os
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from livewatch.hub.records import ENDED, PHASES, WorkflowDetail
 from livewatch.hub.views import epoch_ms
-from livewatch.sources.prefetch import end_with_parent, worker_count
+from livewatch.sources.prefetch import fork_pool, worker_count
 from livewatch.sources.workflows import line_time, read_detail, workflow_ids
 
 Row = dict[str, Any]
@@ -153,11 +151,6 @@ def scan_runs(
         for chunk in chunks:
             yield from read_runs(agents_dir, chunk)
         return
-    with ProcessPoolExecutor(
-        workers,
-        mp_context=multiprocessing.get_context("fork"),
-        initializer=end_with_parent,
-        initargs=(os.getpid(),),
-    ) as pool:
+    with fork_pool(workers) as pool:
         for found in pool.map(read_runs, itertools.repeat(agents_dir), chunks):
             yield from found

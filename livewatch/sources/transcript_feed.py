@@ -22,12 +22,11 @@ from livewatch.sources.workflows import RAW_OUTPUT_FILE
 
 log = logging.getLogger("livewatch.watch")
 
-TRANSCRIPT_NAME = RAW_OUTPUT_FILE
 Offsets = dict[str, tuple[int, int]]
 
 
 def is_transcript(path: str) -> bool:
-    return path.endswith(f"{os.sep}{TRANSCRIPT_NAME}")
+    return path.endswith(f"{os.sep}{RAW_OUTPUT_FILE}")
 
 
 class TranscriptFeed:

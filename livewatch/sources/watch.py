@@ -32,7 +32,7 @@ from livewatch.sources.routes import (
     introspect_target,
     introspect_target_async,
 )
-from livewatch.sources.transcript_feed import TRANSCRIPT_NAME, TranscriptFeed, is_transcript
+from livewatch.sources.transcript_feed import TranscriptFeed, is_transcript
 from livewatch.supervision import sleep_unless
 
 log = logging.getLogger("livewatch.watch")
@@ -411,7 +411,7 @@ class WorkflowWatcher:
         # A file written into a folder made a moment earlier can beat inotify's watch on
         # that folder: a new agent folder is looked into for its transcript here.
         lines |= {
-            str(Path(path) / TRANSCRIPT_NAME)
+            str(Path(path) / workflows.RAW_OUTPUT_FILE)
             for kind, path in changes
             if kind == watchfiles.Change.added and self._is_agent_folder(path)
         }
