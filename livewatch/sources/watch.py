@@ -57,9 +57,12 @@ TRANSCRIPT_REFRESH_S = 1.0
 # busy workflow each second was a tenth of the server's CPU. The stall check re-reads any
 # that look quiet before calling them stalled, so this never makes one stall by mistake.
 TRANSCRIPT_GROWTH_REFRESH_S = 5.0
-# How often running workflows' last writes are held against --stall-after-s: a workflow
-# turns "stalled" within about this long of crossing it.
+# The stall check sleeps until the soonest running workflow crosses --stall-after-s, so it
+# turns "stalled" as it crosses it (waking a little after, as mtimes and clocks are coarse);
+# it wakes at least this often, since a workflow may start running meanwhile.
 STALL_CHECK_S = 1.0
+STALL_MARGIN_S = 0.02
+STALL_MIN_SLEEP_S = 0.05
 # The port opens once the watches are up (so every write made after it shows at once), or
 # after this long on a tree so large that setting them up takes longer.
 READY_WAIT_S = 10.0
@@ -125,6 +128,9 @@ class WorkflowWatcher:
         # Each running workflow's newest write (epoch s), kept from the hub's changes, so the
         # stall check costs O(running workflows) a second, not a pass over every record.
         self._running: dict[str, float] = {}
+        # Running workflows the stall check re-read and found still running (a write it
+        # could not see yet, or an unreadable folder): looked at again no sooner than this.
+        self._stall_recheck: dict[str, float] = {}
         collection.observe(self._track_running)
 
     @classmethod
@@ -455,22 +461,46 @@ class WorkflowWatcher:
         for record in change.upsert:
             adw_id = str(record["adw_id"])
             if record.get("status") == "running":
-                self._running[adw_id] = _epoch(record.get("updated_at"))
+                written = _epoch(record.get("updated_at"))
+                if self._running.get(adw_id) != written:
+                    self._stall_recheck.pop(adw_id, None)
+                self._running[adw_id] = written
             else:
                 self._running.pop(adw_id, None)
+                self._stall_recheck.pop(adw_id, None)
         for adw_id in change.remove:
             self._running.pop(adw_id, None)
+            self._stall_recheck.pop(adw_id, None)
+
+    def _stall_due(self, adw_id: str, written: float) -> float:
+        return max(written + self.running_window_s, self._stall_recheck.get(adw_id, 0.0))
 
     def expired_running(self) -> set[str]:
         """Workflows shown as running whose newest write is older than --stall-after-s."""
-        cutoff = time.time() - self.running_window_s
-        return {adw_id for adw_id, written in self._running.items() if written < cutoff}
+        now = time.time()
+        return {i for i, written in self._running.items() if self._stall_due(i, written) <= now}
+
+    def seconds_to_next_stall(self) -> float:
+        """How long the stall check may sleep: until the soonest workflow crosses the
+        threshold, and at most STALL_CHECK_S, since one may start running meanwhile."""
+        now = time.time()
+        soonest = min(
+            (self._stall_due(i, written) for i, written in self._running.items()),
+            default=now + STALL_CHECK_S,
+        )
+        return min(max(soonest - now + STALL_MARGIN_S, STALL_MIN_SLEEP_S), STALL_CHECK_S)
 
     async def _stall_loop(self, stop: asyncio.Event, session_end: asyncio.Event) -> None:
-        """Re-read, once a second, just the running workflows that crossed the threshold."""
-        while not await sleep_unless(stop, STALL_CHECK_S) and not session_end.is_set():
+        """Re-read just the running workflows that crossed the threshold, as they cross it."""
+        while not await sleep_unless(stop, self.seconds_to_next_stall()):
+            if session_end.is_set():
+                return
             if expired := self.expired_running():
                 await self.refresh(expired)
+                recheck = time.time() + STALL_CHECK_S
+                for adw_id in expired & self._running.keys():
+                    if self._stall_due(adw_id, self._running[adw_id]) <= recheck:
+                        self._stall_recheck[adw_id] = recheck
 
     async def _reconcile_loop(
         self, stop: asyncio.Event, session_end: asyncio.Event, root_id: tuple[int, int] | None
