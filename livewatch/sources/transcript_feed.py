@@ -1,9 +1,9 @@
 """Every agent's `raw_output.jsonl`, followed as it grows, into the hub's event log.
 
-The workflow watcher hands over the transcript paths of each batch of file events; reads
-run in a thread (only the bytes appended since the last read), and the events go to the
-hub as one batch. The followers' byte offsets go to `save_offsets` after the events, so a
-restart continues exactly where the stored events end.
+The workflow watcher hands over the transcript paths of each batch of file events. Only the
+bytes appended since the last read are read: on the loop when they are few and every file is
+open already, else in a thread. The events go to the hub as one batch, and the followers' byte
+offsets to `save_offsets` after them, so a restart continues where the stored events end.
 """
 
 from __future__ import annotations
@@ -23,6 +23,11 @@ from livewatch.sources.workflows import RAW_OUTPUT_FILE
 log = logging.getLogger("livewatch.watch")
 
 Offsets = dict[str, tuple[int, int]]
+
+# A batch of at most this many transcripts, all open already and with at most this many new
+# bytes in all, is read on the event loop.
+INLINE_READ_FILES = 64
+INLINE_READ_BYTES = 256 * 1024
 
 
 def is_transcript(path: str) -> bool:
@@ -80,11 +85,25 @@ class TranscriptFeed:
 
     async def _read(self, paths: list[str] | None) -> int:
         async with self._lock:
-            events, offsets = await asyncio.to_thread(self._read_blocking, paths)
+            if self._reads_inline(paths):
+                events, offsets = self._read_blocking(paths)
+            else:
+                events, offsets = await asyncio.to_thread(self._read_blocking, paths)
             self.events.append(events)
             if offsets and self.save_offsets is not None:
                 self.save_offsets(offsets)
             return len(events)
+
+    def _reads_inline(self, paths: list[str] | None) -> bool:
+        # Lines appended to a file we keep open were written a moment ago: they are in the page
+        # cache and reading them does not block. At 2,000 lines/s a batch holds a line or two
+        # per file, and handing each batch to a thread (wake-ups, GIL hand-offs) cost about
+        # as much CPU as the read itself. First reads, rescans and big batches use a thread.
+        # A big append (a tool's whole output) could hold the loop for long: it uses a thread.
+        if paths is None or len(paths) > INLINE_READ_FILES:
+            return False
+        unread = self.tracker.unread_bytes(paths)
+        return unread is not None and unread <= INLINE_READ_BYTES
 
     def _read_blocking(self, paths: list[str] | None) -> tuple[list[Event], Offsets]:
         now_ms = int(time.time() * 1000)

@@ -95,6 +95,14 @@ class TranscriptFollower:
         """Whether a descriptor is kept open for the next read."""
         return self._fd is not None
 
+    def unread_bytes(self) -> int | None:
+        """How far the file has grown past what was read, through the kept descriptor;
+        None when none is kept (or it no longer names the path's file)."""
+        fd, st = self._held()
+        if fd is None or st is None:
+            return None
+        return max(0, st.st_size - self._read_pos)
+
     def release(self) -> None:
         """Close the kept descriptor; the next read opens the path again."""
         fd, self._fd = self._fd, None
@@ -370,6 +378,19 @@ class TranscriptTracker:
                 self._saved[key] = (state[0], state[1])
 
     # --- internals --------------------------------------------------------------------------
+
+    def unread_bytes(self, paths: Iterable[Path | str]) -> int | None:
+        """The bytes these transcripts' next reads will read, if every one of them is open
+        already (so reading it opens nothing); None otherwise."""
+        total = 0
+        for path in paths:
+            key = self._key(path)
+            follower = self._followers.get(key) if key is not None else None
+            unread = follower.unread_bytes() if follower is not None else None
+            if unread is None:
+                return None
+            total += unread
+        return total
 
     def key_of(self, path: Path | str) -> str | None:
         """The key `offsets()` uses for `path`, or None when it is no transcript of ours."""

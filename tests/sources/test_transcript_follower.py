@@ -394,6 +394,26 @@ def test_a_busy_transcript_is_read_through_a_kept_descriptor_and_few_stay_open(
     assert open_fds() == before
 
 
+def test_unread_bytes_counts_what_open_transcripts_will_read_and_nothing_else(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tracker = TranscriptTracker(tmp_path)
+    busy, new = transcript(tmp_path, "adw00001", "a"), transcript(tmp_path, "adw00002", "a")
+    append(busy, text_line("first"))
+    append(new, text_line("first"))
+    assert tracker.unread_bytes([busy]) is None  # never read: the first read opens it
+    tracker.read_changed([busy], NOW)
+    assert tracker.unread_bytes([busy]) == 0
+    line = text_line("second")
+    append(busy, line)
+    assert tracker.unread_bytes([busy]) == len(line)
+    assert tracker.unread_bytes([busy, new]) is None
+    assert tracker.unread_bytes([tmp_path / "outside.txt"]) is None
+    monkeypatch.setattr(follower_module, "HOLD_S", 0.0)
+    tracker.release_idle()
+    assert tracker.unread_bytes([busy]) is None  # released: opening it again may block
+
+
 def test_a_folder_moved_away_is_noticed_within_the_hold(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
