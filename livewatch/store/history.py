@@ -162,6 +162,11 @@ class HistoryStore:
     def state(self) -> StoreState:
         return self._writer.state
 
+    @property
+    def stale_days(self) -> frozenset[int]:
+        """Days whose rollup waits for the next rebuild (at most `rollup_every_s` away)."""
+        return frozenset(self._dirty)
+
     def status(self) -> dict[str, Any]:
         w = self._writer
         return {"state": w.state, "pending": w.pending, "written": w.written,
@@ -197,21 +202,28 @@ class HistoryStore:
         grouped: dict[tuple[str, str], list[Row]] = {}
         for op in ops:
             grouped.setdefault((op["mode"], op["table"]), []).append(op["row"])
-        touched = {
-            row["adw_id"]
-            for (_, table), rows in grouped.items()
-            if table in ("runs", "run_phases")
-            for row in rows
-        }
+
+        def ids_of(table: str) -> set[str]:
+            return {row["adw_id"] for (_, t), rows in grouped.items() if t == table for row in rows}
+
+        run_ids, phase_ids = ids_of("runs"), ids_of("run_phases")
         with writing(self.engine) as connection:
-            before = sql.first_seen(connection, touched)
+            before = sql.rollup_facts(connection, run_ids | phase_ids)
             # The backfill's view first: the live one, written after, wins where they differ.
             for mode in ("fill", "live"):
                 for table in TABLES:
                     if rows := grouped.get((mode, table)):
                         connection.execute(self._upsert(table, mode), merge_rows(table, rows))
-            after = sql.first_seen(connection, touched)
-        self._dirty |= {sql.day_of(ms) for ms in (*before.values(), *after.values())}
+            after = sql.rollup_facts(connection, run_ids | phase_ids)
+        # A running run's tokens change every second, but the rollup sums none of them: only
+        # runs whose summed facts changed (and runs whose phases moved) make a day stale.
+        stale = phase_ids | {i for i in run_ids if before.get(i) != after.get(i)}
+        self._dirty |= {
+            sql.day_of(facts[0])
+            for i in stale
+            for facts in (before.get(i), after.get(i))
+            if facts is not None
+        }
 
     def _upsert(self, table: str, mode: str) -> Any:
         fill: sql.Mode = "fill" if mode == "fill" else "live"

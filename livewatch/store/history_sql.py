@@ -149,14 +149,19 @@ def upsert_activity(dialect: str) -> Insert:
     )
 
 
-def first_seen(connection: Connection, adw_ids: Iterable[str]) -> dict[str, int]:
-    """The stored first sighting of each of these runs (those stored), in chunks."""
+# What the daily rollup sums of a run, first its first sighting (which names its day).
+ROLLUP_FACTS = (runs.c.first_seen_ms, runs.c.outcome, runs.c.model_set, runs.c.issue_class)
+ROLLUP_FACTS += (runs.c.cost_usd,)
+
+
+def rollup_facts(connection: Connection, adw_ids: Iterable[str]) -> dict[str, tuple[Any, ...]]:
+    """What the rollup sums of each of these runs (those stored), in chunks."""
     ids, found = list(adw_ids), {}
     for start in range(0, len(ids), 500):
-        stmt = select(runs.c.adw_id, runs.c.first_seen_ms).where(
+        stmt = select(runs.c.adw_id, *ROLLUP_FACTS).where(
             runs.c.adw_id.in_(ids[start : start + 500])
         )
-        found.update({adw_id: int(ms) for adw_id, ms in connection.execute(stmt)})
+        found.update({adw_id: tuple(facts) for adw_id, *facts in connection.execute(stmt)})
     return found
 
 

@@ -200,6 +200,22 @@ def test_a_run_moved_to_an_earlier_day_leaves_the_later_one(history: HistoryStor
     assert sum(per_day.values()) == 1
 
 
+def test_only_what_the_rollup_sums_makes_a_day_stale(history: HistoryStore) -> None:
+    history.write("runs", [run("t1", NOW, tokens_in=10, tokens_out=1)])
+    assert history.stale_days == {NOW // DAY_MS}
+    history.rollup()
+    assert history.stale_days == frozenset()
+    history.write("runs", [run("t1", NOW, tokens_in=500, tokens_out=90)])
+    assert history.stale_days == frozenset()  # tokens: not summed per day, nothing to rebuild
+    history.write("runs", [run("t1", NOW, cost_usd=0.25)])
+    assert history.stale_days == {NOW // DAY_MS}
+    history.rollup()
+    history.write("run_phases", [phase("t1", "build", NOW, NOW + MIN)])
+    assert history.stale_days == {NOW // DAY_MS}
+    history.rollup()
+    assert history.summary(1, NOW)["days"][-1]["cost_usd"] == {"base": 0.25}
+
+
 def test_the_activity_tally_keeps_the_larger_count(history: HistoryStore) -> None:
     minute = NOW // 1000 // 60 * 60
     history.write("activity", [{"minute": minute, "count": 5}])
