@@ -28,7 +28,7 @@ def dumps(message: Any) -> str:
 def encode(message: Any) -> bytes:
     """Compact UTF-8 JSON, as `json.dumps(separators=(",", ":"), ensure_ascii=False)` writes it.
 
-    orjson (a NiceGUI dependency, so always here) is ~10x faster, and at a thousand hook
+    orjson (also a NiceGUI dependency) is ~10x faster, and at a thousand hook
     posts a second every message counts. What it refuses (keys that are not strings, ints
     past 64 bits) goes through `json`. Unlike `json`, it writes NaN as null: valid JSON.
     """
