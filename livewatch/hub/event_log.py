@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +53,7 @@ class EventLog:
         self._ring: deque[dict[str, Any]] = deque(maxlen=self.window)
         self._subscribers: set[Subscription[EventBatch]] = set()
         self._observers: list[Callable[[list[Event]], None]] = []
+        self._pair_observers: list[Callable[[list[Event], Sequence[dict[str, Any]]], None]] = []
         self._broadcast_log = BroadcastLog(self.name)
 
     def __len__(self) -> int:
@@ -90,6 +91,8 @@ class EventLog:
         self.last_event_ts = now
         for observe in self._observers:
             observe(batch)
+        for observe_pairs in self._pair_observers:
+            observe_pairs(batch, shown)
         result = EventBatch(self.seq, now, shown)
         for subscriber in list(self._subscribers):
             subscriber.offer(result)
@@ -126,6 +129,12 @@ class EventLog:
     def observe(self, callback: Callable[[list[Event]], None]) -> None:
         """Call `callback` with every appended batch (payloads included), synchronously."""
         self._observers.append(callback)
+
+    def observe_public(
+        self, callback: Callable[[list[Event], Sequence[dict[str, Any]]], None]
+    ) -> None:
+        """`observe`, with each event's broadcast form beside it (computed once for all)."""
+        self._pair_observers.append(callback)
 
     @property
     def subscriber_count(self) -> int:

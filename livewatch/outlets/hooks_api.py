@@ -27,7 +27,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -112,10 +112,10 @@ class HookFeed:
     def forget(self, event: Event) -> None:
         self._bodies.pop(id(event), None)
 
-    def observe(self, batch: list[Event]) -> None:
-        for event in batch:
+    def observe(self, batch: list[Event], shown: Sequence[dict[str, Any]]) -> None:
+        for event, public_form in zip(batch, shown, strict=True):
             body = self._bodies.pop(id(event), None)
-            entry = _Entry(public(event))
+            entry = _Entry(public_form)
             if event.get("source") == "hook":
                 if body is None:  # appended by someone else: read its stored body
                     with contextlib.suppress(ValueError, RecursionError):
@@ -225,7 +225,7 @@ def install(rt: runtime.Runtime, *, read: Reader, link: Linker) -> HookIngest:
         max_body=int(settings.hook_max_body_mb * 1024 * 1024),
         limiter=RateLimiter(settings.hook_rate),
     )
-    rt.hub.events.observe(ingest.feed.observe)
+    rt.hub.events.observe_public(ingest.feed.observe)
     _ingest = ingest
     return ingest
 

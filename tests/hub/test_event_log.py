@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from livewatch.hub.collection import SubscriptionState
 from livewatch.hub.event_filter import EventFilter
 from livewatch.hub.event_log import EventLog
-from livewatch.hub.events import new_event
+from livewatch.hub.events import Event, new_event
 
 
 def events(n: int, **fields: object) -> list:
@@ -60,6 +61,16 @@ async def test_observers_see_payloads_in_order() -> None:
     log.append(events(2, payload="raw"))
     await asyncio.sleep(0)
     assert seen == [(1, "raw"), (2, "raw")]
+
+
+def test_public_observers_get_each_event_with_the_broadcast_form_the_ring_keeps() -> None:
+    log = EventLog()
+    pairs: list[tuple[Event, dict[str, Any]]] = []
+    log.observe_public(lambda batch, shown: pairs.extend(zip(batch, shown, strict=True)))
+    log.append(events(2, payload="raw"))
+    assert [(e["seq"], e["payload"]) for e, _ in pairs] == [(1, "raw"), (2, "raw")]
+    assert [shown for _, shown in pairs] == log.recent(2)
+    assert all("payload" not in shown for _, shown in pairs)
 
 
 def test_a_batch_is_encoded_once_per_form() -> None:
