@@ -128,6 +128,9 @@ def run(
         # change once for all of them; the messages it would shrink are rare (snapshots).
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=3,
+        # No Tailwind: its in-browser compiler scans every DOM change for class names (half
+        # of Chromium's busy time on `/events`); the few utilities the pages use are plain CSS.
+        tailwind=False,
         # uvicorn pings every WebSocket every 20 s by default: ~0.15 % of a core for 100
         # clients through wsproto. Protocol-2 and socket.io clients have heartbeats of their
         # own; this ping is left to find dead seed-format clients, once a minute.

@@ -11,8 +11,18 @@ const CLOCK = new Intl.DateTimeFormat([], {
   hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
 });
 
+// Rows of one tick share a few seconds: format each second once (Intl's format is slow).
+let lastSecond = null;
+let lastClock = "";
+
 function clock(ts) {
-  return ts ? CLOCK.format(new Date(ts)) : "";
+  if (!ts) return "";
+  const second = Math.floor(ts / 1000);
+  if (second !== lastSecond) {
+    lastSecond = second;
+    lastClock = CLOCK.format(new Date(ts));
+  }
+  return lastClock;
 }
 
 function cell(text, className) {
@@ -28,33 +38,52 @@ function setData(el, name, value) {
   if (value !== null && value !== undefined) el.setAttribute(name, String(value));
 }
 
+// A row's bare shape, cloned for each new row: cheaper than building its eight elements.
+let blankRow = null;
+
+function blank() {
+  if (blankRow === null) {
+    blankRow = document.createElement("div");
+    blankRow.setAttribute("role", "row");
+    blankRow.setAttribute("data-testid", "event-row");
+    const badge = document.createElement("span");
+    const kind = cell(null);
+    kind.appendChild(badge);
+    blankRow.append(cell(null, "lw-mono"), cell(null, "lw-mono"), cell(null, "lw-mono"), kind,
+      cell(null), cell(null, "lw-feed-summary"));
+  }
+  return blankRow.cloneNode(true);
+}
+
+function setText(el, value) {
+  if (value !== null && value !== undefined) el.textContent = String(value);
+}
+
 function rowOf(e) {
-  const row = document.createElement("div");
+  const row = blank();
   row.className = e.is_error ? "lw-feed-row lw-feed-error" : "lw-feed-row";
-  row.setAttribute("role", "row");
-  row.setAttribute("data-testid", "event-row");
   setData(row, "data-seq", e.seq);
   setData(row, "data-kind", e.kind);
   setData(row, "data-adw-id", e.adw_id);
   setData(row, "data-agent", e.agent);
   setData(row, "data-tool", e.tool);
-  const where = cell(null, "lw-mono");
+  const [time, where, agent, kind, tool, summary] = row.children;
+  setText(time, clock(e.ts));
   if (e.adw_id) {
     const link = document.createElement("a");
     link.href = `/workflows/${encodeURIComponent(e.adw_id)}`;
     link.textContent = String(e.adw_id);
     where.appendChild(link);
-  } else if (e.app !== null && e.app !== undefined) {
-    where.textContent = String(e.app);
+  } else {
+    setText(where, e.app);
   }
-  const kind = cell(null);
-  const badge = document.createElement("span");
+  setText(agent, e.agent);
+  const badge = kind.firstChild;
   badge.className = `lw-kind lw-kind-${String(e.kind).replace(/[^a-z_]/g, "")}`;
   badge.textContent = e.kind ?? "";
-  kind.appendChild(badge);
-  const summary = cell(e.summary, "lw-feed-summary");
+  setText(tool, e.tool);
+  setText(summary, e.summary);
   if (e.summary) summary.title = String(e.summary);
-  row.append(cell(clock(e.ts), "lw-mono"), where, cell(e.agent, "lw-mono"), kind, cell(e.tool), summary);
   return row;
 }
 
@@ -115,8 +144,13 @@ export default {
         body.replaceChildren(fragmentOf(rows.slice(0, this.maxRows)));
       } else {
         body.prepend(fragmentOf(rows));
-        for (let extra = body.childElementCount - this.maxRows; extra > 0; extra--) {
-          body.lastElementChild.remove();
+        if (body.childElementCount > this.maxRows) {
+          // The oldest rows go in one mutation, not one per row: every observer of the
+          // document (the styles' one among them) then sees one change a tick.
+          const cut = document.createRange();
+          cut.setStartBefore(body.children[this.maxRows]);
+          cut.setEndAfter(body.lastElementChild);
+          cut.deleteContents();
         }
       }
       this.counted();

@@ -65,7 +65,32 @@ CONNECTION_LABELS = {
     "reconnecting": "Reconnecting...",
 }
 
-CSS = """
+# The few Tailwind utilities the pages use, as plain CSS. The server runs NiceGUI without
+# Tailwind: its in-browser compiler watches every DOM change for class names, and on
+# `/events` (a tick of new rows ten times a second) it took half of Chromium's busy time.
+UTILITY_CSS = """
+.w-full { width: 100% !important; } .w-1\\/2 { width: 50% !important; }
+.w-40 { width: 10rem !important; } .w-44 { width: 11rem !important; }
+.w-72 { width: 18rem !important; } .w-80 { width: 20rem !important; }
+.gap-0 { gap: 0 !important; } .gap-1 { gap: .25rem !important; }
+.gap-2 { gap: .5rem !important; } .gap-3 { gap: .75rem !important; }
+.gap-4 { gap: 1rem !important; } .gap-x-6 { column-gap: 1.5rem !important; }
+.gap-y-1 { row-gap: .25rem !important; }
+.px-4 { padding-left: 1rem !important; padding-right: 1rem !important; }
+.py-2 { padding-top: .5rem !important; padding-bottom: .5rem !important; }
+.text-xs { font-size: .75rem; line-height: 1rem; }
+.text-sm { font-size: .875rem; line-height: 1.25rem; }
+.text-lg { font-size: 1.125rem; line-height: 1.75rem; }
+.text-xl { font-size: 1.25rem; line-height: 1.75rem; }
+.text-2xl { font-size: 1.5rem; line-height: 2rem; }
+.font-bold { font-weight: 700; } .tracking-wide { letter-spacing: .025em; }
+.break-all { word-break: break-all; } .grow { flex-grow: 1; }
+.no-underline { text-decoration-line: none; } .bg-slate-800 { background-color: #1e293b; }
+"""
+
+CSS = (
+    UTILITY_CSS
+    + """
 #popup { display: none !important; }  /* our indicator replaces "Connection lost" */
 .lw-conn { display: inline-flex; align-items: center; gap: .4rem; font-size: .85rem; }
 .lw-dot { width: .65rem; height: .65rem; border-radius: 9999px; background: #9ca3af; }
@@ -117,6 +142,7 @@ CSS = """
 .lw-kind-error { background: rgba(220, 38, 38, .2); }
 .lw-kind-result { background: rgba(234, 179, 8, .2); }
 """
+)
 
 # The browser half; `SERVER_NOW` lets relative times ignore clock skew between the two.
 SCRIPT = """

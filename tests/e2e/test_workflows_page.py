@@ -168,3 +168,19 @@ def test_each_row_links_to_its_detail_page(server: LiveServer, page: Page) -> No
     row(page, "93f0b47e").get_by_role("link", name="93f0b47e").click()
     expect(page).to_have_url(f"{server.url}/workflows/93f0b47e")
     expect(page.get_by_test_id("detail-title")).to_have_text("93f0b47e")
+
+
+def test_pages_load_no_tailwind_compiler_and_keep_their_utility_styles(
+    server: LiveServer, page: Page
+) -> None:
+    page.goto(server.url + "/")
+    expect(page.get_by_test_id("nav")).to_be_visible()
+    scripts = page.eval_on_selector_all("script[src]", "all => all.map((s) => s.src)")
+    assert not [s for s in scripts if "tailwind" in s]
+    header = page.locator("header")
+    # bg-slate-800 and gap-4, px-4 of the header: plain CSS now, not Tailwind's output.
+    assert header.evaluate("h => getComputedStyle(h).backgroundColor") == "rgb(30, 41, 59)"
+    assert header.evaluate("h => getComputedStyle(h).columnGap") == "16px"
+    assert header.evaluate("h => getComputedStyle(h).paddingLeft") == "16px"
+    title = page.get_by_text("livewatch", exact=True).first
+    assert title.evaluate("t => getComputedStyle(t).fontWeight") == "700"
