@@ -67,7 +67,12 @@ class Settings(BaseSettings):
     )
     history: int = Field(1000, ge=1, description="changes kept for clients that resume")
     queue_size: int = Field(
-        256, ge=1, description="changes a client may fall behind before it is dropped"
+        256, ge=1, description="changes a protocol-2 client may fall behind before it is dropped"
+    )
+    send_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description="seconds a seed-format client may leave a list unread before it is dropped",
     )
     log_level: str = Field("info", description="debug, info, warning or error")
     token: str | None = Field(None, description="require this access token for pages, /api and /ws")

@@ -29,7 +29,9 @@ SOAK_S = float(os.environ.get("LIVEWATCH_SOAK_S", "60"))
 def server(tmp_path: Path) -> LiveServer:
     agents = tmp_path / "agents"
     agents.mkdir()
-    live = LiveServer(agents, args=["--heartbeat-s", "2", "--queue-size", "64"])
+    live = LiveServer(
+        agents, args=["--heartbeat-s", "2", "--queue-size", "64", "--send-timeout-s", "2"]
+    )
     for i in range(30):
         live.agents.write(f"soak{i:04d}", issue_number=i)
     live.start()

@@ -51,10 +51,17 @@ class SubscriptionState(enum.Enum):
 
 
 class Subscription(Generic[Item]):
-    """A subscriber's bounded buffer of changes, so a slow one never delays the others."""
+    """A subscriber's bounded buffer of changes, so a slow one never delays the others.
 
-    def __init__(self, limit: int, detach: Callable[[Subscription[Item]], None]) -> None:
-        self._items: deque[Item] = deque()
+    With `latest_only`, only the newest change is kept: for a subscriber that needs to know
+    *that* something changed (it sends the whole list), never overflows, and holds one item.
+    """
+
+    def __init__(
+        self, limit: int, detach: Callable[[Subscription[Item]], None], *, latest_only: bool = False
+    ) -> None:
+        self._items: deque[Item] = deque(maxlen=1 if latest_only else None)
+        self._latest_only = latest_only
         self._limit = limit
         self._detach = detach
         self._ready = asyncio.Event()
@@ -64,7 +71,7 @@ class Subscription(Generic[Item]):
     def offer(self, change: Item) -> None:
         if self.state is not SubscriptionState.OPEN:
             return
-        if len(self._items) >= self._limit:
+        if len(self._items) >= self._limit and not self._latest_only:
             self._end(SubscriptionState.OVERFLOWED)
             return
         self._items.append(change)
@@ -206,9 +213,11 @@ class Collection:
             return None
         return [c for c in self._history if c.seq > seq]
 
-    def subscribe(self, queue_size: int | None = None) -> Subscription[Change]:
+    def subscribe(
+        self, queue_size: int | None = None, *, latest_only: bool = False
+    ) -> Subscription[Change]:
         subscription: Subscription[Change] = Subscription(
-            queue_size or self.queue_size, self._subscribers.discard
+            queue_size or self.queue_size, self._subscribers.discard, latest_only=latest_only
         )
         self._subscribers.add(subscription)
         return subscription

@@ -108,5 +108,8 @@ async def routes_socket(websocket: WebSocket) -> None:
 async def _serve(websocket: WebSocket, name: str) -> None:
     rt = runtime.current()
     await CollectionSession(
-        websocket, rt.hub.collection(name), heartbeat_s=rt.settings.heartbeat_s
+        websocket,
+        rt.hub.collection(name),
+        heartbeat_s=rt.settings.heartbeat_s,
+        send_timeout_s=rt.settings.send_timeout_s,
     ).run()

@@ -196,14 +196,23 @@ class CollectionSession(Session):
     """A client of one collection: the seed's full lists, or protocol 2's snapshot and deltas."""
 
     def __init__(
-        self, websocket: WebSocket, collection: Collection, *, heartbeat_s: float = 15.0
+        self,
+        websocket: WebSocket,
+        collection: Collection,
+        *,
+        heartbeat_s: float = 15.0,
+        send_timeout_s: float = 60.0,
     ) -> None:
         super().__init__(websocket, heartbeat_s=heartbeat_s)
         self.collection = collection
         self.endpoint = f"/ws/{collection.name}"
+        self.send_timeout_s = send_timeout_s
 
     def _subscribe(self) -> Subscription[Change]:
-        return self.collection.subscribe()
+        # A seed-format list carries everything, so however many changes wait, one list
+        # answers them all: how many wait says nothing about the client. What does is a send
+        # that stays blocked (`_send_full_lists`). Deltas can't be folded: they are counted.
+        return self.collection.subscribe(latest_only=self.request.protocol == 1)
 
     async def _send_changes(self, subscription: Subscription[Any]) -> EndReason:
         if self.request.protocol == 1:
@@ -217,14 +226,31 @@ class CollectionSession(Session):
         return EndReason.CLIENT_LEFT
 
     async def _send_full_lists(self, subscription: Subscription[Any]) -> EndReason:
-        await self.send(protocol.seed_message(self.collection))
         sent = self.collection.seq
+        if not await self._send_list(None):
+            return EndReason.TOO_FAR_BEHIND
         while changes := await subscription.next_batch():
             # The seed format carries the whole list, so a burst collapses into one message.
             if self.collection.seq != sent:
                 sent = self.collection.seq
-                await self.send(protocol.seed_message(self.collection), changes[-1].ts)
+                if not await self._send_list(changes[-1].ts):
+                    return EndReason.TOO_FAR_BEHIND
         return EndReason.CLIENT_LEFT
+
+    async def _send_list(self, change_ts: float | None) -> bool:
+        """Send the current list; False when the client has not taken it in `send_timeout_s`
+        (its send waits while the socket's buffers are full: it stopped reading)."""
+        try:
+            await asyncio.wait_for(
+                self.send(protocol.seed_message(self.collection), change_ts), self.send_timeout_s
+            )
+        except TimeoutError:
+            log.warning(
+                "[WS] dropped a client that fell too far behind (a list unsent for %.0fs)",
+                self.send_timeout_s,
+            )
+            return False
+        return True
 
     async def _send_start(self) -> int:
         """Resume with the missed deltas when possible, else start from a snapshot."""

@@ -71,6 +71,16 @@ async def test_a_slow_subscriber_overflows_alone() -> None:
     assert c.subscriber_count == 1
 
 
+async def test_a_latest_only_subscriber_keeps_the_newest_change_and_never_overflows() -> None:
+    c = make(queue=3)
+    whole_lists = c.subscribe(latest_only=True)
+    for i in range(50):
+        c.apply([wf(f"w{i}")])
+    assert whole_lists.state is SubscriptionState.OPEN
+    [newest] = await whole_lists.next_batch()
+    assert newest.seq == c.seq
+
+
 async def test_close_wakes_a_waiting_subscriber() -> None:
     hub = Hub.create()
     sub = hub.workflows.subscribe()

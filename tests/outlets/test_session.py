@@ -18,7 +18,9 @@ from livewatch.testing import LiveServer
 def server(tmp_path: Path) -> LiveServer:
     agents = tmp_path / "agents"
     agents.mkdir()
-    live = LiveServer(agents, args=["--heartbeat-s", "0.5", "--queue-size", "4"])
+    live = LiveServer(
+        agents, args=["--heartbeat-s", "0.5", "--queue-size", "4", "--send-timeout-s", "1"]
+    )
     live.agents.write("aaaa1111", issue_number=1)
     live.start()
     yield live
@@ -138,6 +140,30 @@ async def test_garbage_is_ignored_and_oversized_messages_close_1009(server: Live
         with pytest.raises(ConnectionClosed) as closed:
             await recv_until(ws, lambda m: False)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+
+
+async def test_a_slow_seed_client_is_not_dropped_for_the_changes_one_list_answers(
+    server: LiveServer,
+) -> None:
+    # --queue-size 4: a protocol-2 client 4 changes behind is dropped. A seed-format client
+    # gets one whole list (~800 KB here) for any number of changes, so it is dropped only
+    # when a list stays unread (--send-timeout-s 1), not for the changes that came meanwhile.
+    for i in range(2000):
+        server.agents.write(f"bulk{i:04d}", issue_number=i)
+    async with connect(server.ws_url("/ws/workflows"), max_queue=1, max_size=None) as slow:
+        await recv_until(slow, lambda m: len(m["data"]) == 2001, timeout=20)
+
+        async def write_changes() -> None:
+            for i in range(40):
+                server.agents.write("ffff6666", issue_number=i)
+                await asyncio.sleep(0.02)
+
+        writer = asyncio.create_task(write_changes())
+        while not writer.done():
+            await recv_json(slow)
+            await asyncio.sleep(0.3)  # a slow reader: changes pile up while it reads
+        await recv_until(slow, lambda m: by_id(m).get("ffff6666", {}).get("issue_number") == 39)
+    assert "fell too far behind" not in server.log()
 
 
 async def test_a_client_that_never_reads_is_dropped_and_others_are_not(
