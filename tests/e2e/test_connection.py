@@ -58,14 +58,25 @@ def test_the_seeds_manual_test_kill_and_restart(server: LiveServer, page: Page) 
     expect(page.locator("#popup")).to_be_hidden()  # ours replaces NiceGUI's popup
 
     server.agents.write("down0001", issue_number=404)  # happens while nobody watches
+    reloads: list[float] = []  # the new server does not know this page: it loads it afresh
+    page.on(
+        "framenavigated", lambda f: reloads.append(time.monotonic()) if not f.parent_frame else None
+    )
     server.start()  # same port
     back = time.monotonic()
     expect_live(page, timeout=5_000)
     green_after = time.monotonic() - back
     expect(row(page, "down0001")).to_be_visible()  # fresh data, not the pre-crash table
     expect(rtt(page)).to_have_text(MILLISECONDS)  # measured again on the new connection
-    record("kill-restart", seconds_to_green=round(green_after, 2))
-    assert green_after < 2.5, "socket.io's retry delay should be capped at about 1 s"
+    # The retry is what the options bound (≤ 1.2 s with jitter); loading the page again after
+    # it is Chromium's work, which a loaded CI machine stretches: timed apart.
+    found_after = min(reloads, default=back + green_after) - back
+    record(
+        "kill-restart",
+        seconds_to_reconnect=round(found_after, 2),
+        seconds_to_green=round(green_after, 2),
+    )
+    assert found_after < 2.0, "socket.io's retry delay should be capped at about 1 s"
 
 
 def test_round_trip_time_is_measured_over_the_pages_own_socket(
