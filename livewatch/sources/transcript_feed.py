@@ -98,8 +98,8 @@ class TranscriptFeed:
         # Lines appended to a file we keep open were written a moment ago: they are in the page
         # cache and reading them does not block. At 2,000 lines/s a batch holds a line or two
         # per file, and handing each batch to a thread (wake-ups, GIL hand-offs) cost about
-        # as much CPU as the read itself. First reads, rescans and big batches use a thread.
-        # A big append (a tool's whole output) could hold the loop for long: it uses a thread.
+        # as much CPU as the read itself. First reads, rescans, many files and big appends
+        # (a tool's whole output could hold the loop for long) still use a thread.
         if paths is None or len(paths) > INLINE_READ_FILES:
             return False
         unread = self.tracker.unread_bytes(paths)

@@ -150,8 +150,13 @@ def upsert_activity(dialect: str) -> Insert:
 
 
 # What the daily rollup sums of a run, first its first sighting (which names its day).
-ROLLUP_FACTS = (runs.c.first_seen_ms, runs.c.outcome, runs.c.model_set, runs.c.issue_class)
-ROLLUP_FACTS += (runs.c.cost_usd,)
+ROLLUP_FACTS = (
+    runs.c.first_seen_ms,
+    runs.c.outcome,
+    runs.c.model_set,
+    runs.c.issue_class,
+    runs.c.cost_usd,
+)
 
 
 def rollup_facts(connection: Connection, adw_ids: Iterable[str]) -> dict[str, tuple[Any, ...]]:
