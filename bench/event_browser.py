@@ -1,12 +1,11 @@
 """The `/events` page in Chromium while events flow, for `bench/events.py` (a child process).
 
-Append→DOM: a MutationObserver in the page stamps `Date.now()` when a
-`[data-testid="event-row"]` first holds a probe line's marker. The append is
-stamped with `time.time()` just before its write: both read this machine's wall clock, so
+Append→newest row shown: the page holds only the rows in view, so what a reader sees of a
+2,000 events/s flow is its newest rows. Each time the feed's rows change, an observer in the
+page waits for that frame to be painted (requestAnimationFrame, then a task), and stamps
+`Date.now()` with the top row's summary. The parent matches the summary's marker to the
+writer's `time.time()` stamp of that line: both read this machine's wall clock, so
 Playwright's polling granularity is not part of the figure.
-
-A probe row that comes after MISS_MS is waited for no longer, but the page keeps looking for
-it: it is reported late (with its time), or never (cut by the page's row cap, or lost).
 
 Pause: in the page, `performance.now()`, then `element.click()` on `events-pause`, then a
 requestAnimationFrame loop until the button says `data-paused="true"`.
@@ -14,57 +13,48 @@ requestAnimationFrame loop until the button says `data-paused="true"`.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import random
 import time
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 
-from bench.event_writer import text_line
-
 ROW = '[data-testid="event-row"]'
-MISS_MS = 3000  # ten times the target: a row that takes longer counts as missed
+BODY = '[data-testid="events-table"] [role="rowgroup"]'
 
-# Counts the rows the page keeps, at every change of the DOM, from page load on.
+# Counts the rows in the DOM and the rows the feed keeps, at every change of the feed.
 ROWS_JS = """() => {
-  window.__rows = {max: 0, now: 0};
+  window.__rows = {max: 0, now: 0, kept: 0};
+  const table = document.querySelector('[data-testid="events-table"]');
   const count = () => {
     const n = document.querySelectorAll('[data-testid="event-row"]').length;
     window.__rows.now = n;
     if (n > window.__rows.max) window.__rows.max = n;
+    const kept = Number(table.getAttribute('data-count') || 0);
+    if (kept > window.__rows.kept) window.__rows.kept = kept;
   };
   count();
-  new MutationObserver(count).observe(document.body, {subtree: true, childList: true});
+  new MutationObserver(count).observe(table, {subtree: true, childList: true});
 }"""
 
-# One observer for every probe: on each change of the DOM, each marker not yet seen is looked
-# for in the rows, and stamped with Date.now() when first found. A marker found after the
-# sample gave up (MISS_MS) still gets its time: late, not lost.
-FIND_JS = """() => {
-  window.__found = new Map();
-  new MutationObserver(() => {
-    let texts = null;
-    for (const [marker, at] of window.__found) {
-      if (at) continue;
-      texts = texts || Array.from(
-        document.querySelectorAll('[data-testid="event-row"]'), (row) => row.textContent);
-      if (texts.some((text) => text.includes(marker))) window.__found.set(marker, Date.now());
+# After each change of the rows, once the frame holding it is painted: the top row's summary
+# and the time (a new top row only).
+NEWEST_JS = """(body) => {
+  window.__newest = [];
+  let last = null;
+  let waiting = false;
+  const stamp = () => {
+    waiting = false;
+    const row = document.querySelector(body).firstElementChild;
+    const text = row ? row.lastElementChild.textContent : null;
+    if (text !== null && text !== last) {
+      last = text;
+      window.__newest.push([text, Date.now()]);
     }
-  }).observe(document.body, {subtree: true, childList: true, characterData: true});
-}"""
-
-# Returns false when a row already holds the marker (the sample would mean nothing), or when
-# the page reloaded (NiceGUI reloads a tab whose server-side client is gone) and lost its
-# observers: they are set up again, and that sample is skipped.
-WATCH_JS = """(marker) => {
-  if (!window.__found) return false;
-  for (const row of document.querySelectorAll('[data-testid="event-row"]')) {
-    if (row.textContent.includes(marker)) return false;
-  }
-  window.__found.set(marker, 0);
-  return true;
+  };
+  new MutationObserver(() => {
+    if (waiting) return;
+    waiting = true;
+    requestAnimationFrame(() => setTimeout(stamp, 0));
+  }).observe(document.querySelector(body), {childList: true});
 }"""
 
 # Clicks the pause button and waits until it says data-paused=`want` ("true": pause).
@@ -80,37 +70,28 @@ TOGGLE_JS = """async (want) => {
   return performance.now() - started;
 }"""
 
-# What the page found so far ({} after a reload: the earlier finds are kept in Python).
-FOUND_JS = "() => window.__found ? Object.fromEntries(window.__found) : {}"
-
 TOP_SEQ_JS = """() => {
   const row = document.querySelector('[data-testid="event-row"]');
   return row ? Number(row.dataset.seq) : 0;
 }"""
 
 
-def run_browser(
-    url: str, probe: Path, start_at: float, samples: int, conn: Connection, *, warmup: int = 2
-) -> None:
-    """The child process: launch Chromium now, open the page at `start_at` (wall time), measure,
-    then send a dict of figures (or {"error": ...})."""
+def run_browser(url: str, start_at: float, seconds: float, conn: Connection) -> None:
+    """The child process: launch Chromium now, open the page at `start_at` (wall time), watch
+    the newest rows for `seconds`, then send a dict of figures (or {"error": ...})."""
     try:
-        result = measure(url, probe, start_at, samples, warmup=warmup)
+        result = measure(url, start_at, seconds)
     except Exception as error:  # reported in the table, never a traceback in the parent
         result = {"error": repr(error)}
     conn.send(result)
     conn.close()
 
 
-def measure(url: str, probe: Path, start_at: float, samples: int, *, warmup: int) -> dict[str, Any]:
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+def measure(url: str, start_at: float, seconds: float) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     from livewatch.testing import chromium_launch_args
 
-    rng = random.Random(os.getpid())
-    nonce = f"{rng.getrandbits(32):08x}"
-    written: dict[str, float] = {}
     with sync_playwright() as p:
         # Chromium starts before the flow (its launch is not what we measure); the page opens
         # during it.
@@ -128,58 +109,29 @@ def measure(url: str, probe: Path, start_at: float, samples: int, *, warmup: int
             page.wait_for_selector(ROW, timeout=60_000)
             load_s = time.perf_counter() - started
             page.evaluate(ROWS_JS)
-            page.evaluate(FIND_JS)
+            # The first ticks after the load catch up with what came during it: the figure is
+            # the page in its steady state (its load time is reported apart).
             page.wait_for_timeout(1000)
-            found: dict[str, int] = {}
-            for index in range(warmup + samples):
-                marker = f"b-{index}-{nonce}"
-                if not page.evaluate(WATCH_JS, marker):
-                    if page.evaluate("() => !window.__found"):  # reloaded: keep what it saw
-                        page.wait_for_selector(ROW, timeout=60_000)
-                        page.evaluate(ROWS_JS)
-                        page.evaluate(FIND_JS)
-                    continue
-                page.wait_for_timeout(rng.uniform(100, 250))
-                line = text_line(f"msg_probe_{nonce}_{index}", f"probe {marker}")
-                if index >= warmup:
-                    written[marker] = time.time()
-                with open(probe, "ab") as out:
-                    out.write(line)
-                with contextlib.suppress(PlaywrightTimeout):
-                    page.wait_for_function(
-                        "(m) => !window.__found || window.__found.get(m) > 0",
-                        arg=marker,
-                        timeout=MISS_MS,
-                    )
-                found.update(page.evaluate(FOUND_JS))
+            page.evaluate(NEWEST_JS, BODY)
+            page.wait_for_timeout(seconds * 1000)
+            newest = page.evaluate("() => window.__newest || []")
             paused_at = time.time()
             pause_ms = page.evaluate(TOGGLE_JS, "true")
             # Paused, the top row must stay put although events keep coming.
             top = page.evaluate(TOP_SEQ_JS)
             page.wait_for_timeout(500)
             held = page.evaluate(TOP_SEQ_JS) == top
-            # Resumed, late rows may still come: give them a few seconds.
             page.evaluate(TOGGLE_JS, "false")
-            with contextlib.suppress(PlaywrightTimeout):
-                page.wait_for_function(
-                    "() => !window.__found || [...window.__found.values()].every((at) => at > 0)",
-                    timeout=10_000,
-                )
-            found.update(page.evaluate(FOUND_JS))
-            rows = page.evaluate("() => window.__rows || {max: -1, now: -1}")
+            rows = page.evaluate("() => window.__rows || {max: -1, now: -1, kept: -1}")
         finally:
             browser.close()
-    probes = [
-        {"written": at, "dom_s": found[m] / 1000 - at if found.get(m) else None}
-        for m, at in written.items()
-    ]
     return {
-        "probes": probes,
+        "newest": newest,  # [summary of the top row, ms since the epoch it was painted]
         "page_load_s": load_s,
         "pause_ms": pause_ms if pause_ms >= 0 else None,
         "paused_at": paused_at,
         "pause_held": held,
         "rows_max": rows["max"],  # -1: the page reloaded (see navigations)
-        "rows_now": rows["now"],
+        "rows_kept": rows["kept"],
         "navigations": len(navigations),
     }

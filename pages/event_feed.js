@@ -1,12 +1,20 @@
 // A capped, newest-first feed of agent events. The server only ever sends new rows
 // (`prepend`) or a fresh window (`replace`), never the whole table again.
 //
-// The rows are plain DOM, built here, not Vue's: at 2,000 events a second a tick brings
-// ~200 rows, and Vue's reactive rows and virtual DOM cost ~45 ms a tick in Chromium, which
-// then fell seconds behind. Every field goes in through `textContent` (never markup), so
-// whatever an agent wrote stays text. Rows off screen skip layout and paint
-// (`content-visibility`), so a tick costs what the new rows cost, not the 300 kept.
-// Pause is local, so a click answers at once; the server is told, and stops sending.
+// The feed keeps the newest `maxRows` events as data, and the DOM holds only the rows in
+// view (plus a few either side): at 2,000 events a second a tick brings ~200 rows, and
+// styling and laying out all of them kept Chromium's main thread ~95 % busy, so new rows
+// showed late. A tick now costs the ~45 rows a screen holds, whatever the rate. Rows have a
+// fixed height, so where each row sits is arithmetic, not layout.
+//
+// The rows are plain DOM, built here, not Vue's (Vue's reactive rows cost ~45 ms a tick).
+// Every field goes in through `textContent` (never markup), so whatever an agent wrote
+// stays text. Pause is local, so a click answers at once; the server is told, and stops
+// sending.
+const ROW_PX = 26; // a body row's height, set on each row; the CSS leaves it alone
+const OVERSCAN = 4; // rows built beyond each edge of the view, so a scroll shows no gap
+const VIEW_VH = 70; // the scrolled rows' height, in percent of the window's
+
 const CLOCK = new Intl.DateTimeFormat([], {
   hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
 });
@@ -45,6 +53,7 @@ function blank() {
   if (blankRow === null) {
     blankRow = document.createElement("div");
     blankRow.setAttribute("role", "row");
+    blankRow.style.height = `${ROW_PX}px`;
     blankRow.setAttribute("data-testid", "event-row");
     const badge = document.createElement("span");
     const kind = cell(null);
@@ -102,14 +111,15 @@ export default {
     <span v-if="paused && missed" class="text-caption text-grey-7" data-testid="events-missed">
       {{ missed }} new while paused</span>
   </div>
-  <div class="lw-feed-scroll">
-    <div class="lw-feed-table" role="table" data-testid="events-table" ref="table">
-      <div class="lw-feed-row lw-feed-head" role="row">
-        <div role="columnheader">Time</div><div role="columnheader">Workflow</div>
-        <div role="columnheader">Agent</div><div role="columnheader">Kind</div>
-        <div role="columnheader">Tool</div><div role="columnheader">Summary</div>
-      </div>
-      <div role="rowgroup" ref="body"></div>
+  <div class="lw-feed-table" role="table" data-testid="events-table" ref="table">
+    <div class="lw-feed-row lw-feed-head" role="row">
+      <div role="columnheader">Time</div><div role="columnheader">Workflow</div>
+      <div role="columnheader">Agent</div><div role="columnheader">Kind</div>
+      <div role="columnheader">Tool</div><div role="columnheader">Summary</div>
+    </div>
+    <div class="lw-feed-scroll" ref="scroll" style="max-height: ${VIEW_VH}vh"
+      @scroll.passive="scrolled">
+      <div role="rowgroup" class="lw-feed-body" ref="body"></div>
     </div>
   </div>
 </div>`,
@@ -120,6 +130,12 @@ export default {
   data() {
     return { paused: false, missed: 0 };
   },
+  created() {
+    // Not reactive: Vue must not wrap 300 rows it never renders.
+    this.kept = [];
+    this.first = 0; // the index in `kept` of the first row in the DOM
+    this.frame = 0;
+  },
   mounted() {
     this.replace(this.rows);
     // A hidden tab is sent nothing; shown again, it gets a fresh window.
@@ -129,6 +145,7 @@ export default {
   },
   unmounted() {
     document.removeEventListener("visibilitychange", this.onVisibility);
+    cancelAnimationFrame(this.frame);
   },
   methods: {
     prepend(text) {
@@ -140,18 +157,23 @@ export default {
       }
       const body = this.$refs.body;
       if (!body) return;
-      if (rows.length >= this.maxRows) {
-        body.replaceChildren(fragmentOf(rows.slice(0, this.maxRows)));
+      // Read before any change, while layout is clean: reading it later would force one.
+      const top = this.$refs.scroll.scrollTop;
+      const added = Math.min(rows.length, this.maxRows);
+      this.kept = rows.slice(0, added).concat(this.kept).slice(0, this.maxRows);
+      this.sized();
+      if (top > 0) {
+        // Scrolled down to read: the rows in view stay where they are, a little lower.
+        this.first += added;
+        body.style.paddingTop = `${this.first * ROW_PX}px`;
+        this.$refs.scroll.scrollTop = top + added * ROW_PX;
+        this.trim();
+        if (body.childElementCount === 0) this.render(this.windowAt(top + added * ROW_PX));
+      } else if (this.first !== 0 || added >= this.size()) {
+        this.render(0);
       } else {
-        body.prepend(fragmentOf(rows));
-        if (body.childElementCount > this.maxRows) {
-          // The oldest rows go in one mutation, not one per row: every observer of the
-          // document (the styles' one among them) then sees one change a tick.
-          const cut = document.createRange();
-          cut.setStartBefore(body.children[this.maxRows]);
-          cut.setEndAfter(body.lastElementChild);
-          cut.deleteContents();
-        }
+        body.prepend(this.fragment(0, added));
+        this.trim();
       }
       this.counted();
     },
@@ -160,13 +182,55 @@ export default {
     },
     replace(rows) {
       this.missed = 0;
-      const body = this.$refs.body;
-      if (!body) return;
-      body.replaceChildren(fragmentOf(rows.slice(0, this.maxRows)));
+      this.kept = rows.slice(0, this.maxRows);
+      if (!this.$refs.body) return;
+      this.$refs.scroll.scrollTop = 0;
+      this.sized();
+      this.render(0);
+    },
+    // How many rows the DOM holds: what the view shows, and the overscan either side.
+    size() {
+      return Math.ceil((window.innerHeight * VIEW_VH) / 100 / ROW_PX) + 2 * OVERSCAN;
+    },
+    windowAt(scrollTop) {
+      return Math.max(0, Math.floor(scrollTop / ROW_PX) - OVERSCAN);
+    },
+    fragment(from, to) {
+      return fragmentOf(this.kept.slice(from, Math.min(to, this.kept.length)));
+    },
+    render(first) {
+      this.first = first;
+      this.$refs.body.style.paddingTop = `${first * ROW_PX}px`;
+      this.$refs.body.replaceChildren(this.fragment(first, first + this.size()));
       this.counted();
     },
+    // The rowgroup is as tall as all kept rows, so the scrollbar tells where you are.
+    sized() {
+      this.$refs.body.style.height = `${this.kept.length * ROW_PX}px`;
+    },
+    // Drops the DOM rows past the window or past the kept rows, in one mutation: every
+    // observer of the document (the styles' one among them) then sees one change a tick.
+    trim() {
+      const body = this.$refs.body;
+      const last = Math.min(this.kept.length - this.first, this.size());
+      if (body.childElementCount <= Math.max(last, 0)) return;
+      const cut = document.createRange();
+      if (last > 0) cut.setStartBefore(body.children[last]);
+      else cut.setStartBefore(body.firstElementChild);
+      cut.setEndAfter(body.lastElementChild);
+      cut.deleteContents();
+    },
+    scrolled() {
+      if (this.frame) return;
+      this.frame = requestAnimationFrame(() => {
+        this.frame = 0;
+        const first = this.windowAt(this.$refs.scroll.scrollTop);
+        if (first !== this.first) this.render(first);
+      });
+    },
     counted() {
-      this.$refs.table.setAttribute("data-count", String(this.$refs.body.childElementCount));
+      // The rows the feed keeps; the DOM holds those in view.
+      this.$refs.table.setAttribute("data-count", String(this.kept.length));
     },
     toggle() {
       this.paused = !this.paused;

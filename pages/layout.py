@@ -94,13 +94,18 @@ CSS = (
 #popup { display: none !important; }  /* our indicator replaces "Connection lost" */
 .lw-conn { display: inline-flex; align-items: center; gap: .4rem; font-size: .85rem; }
 .lw-dot { width: .65rem; height: .65rem; border-radius: 9999px; background: #9ca3af; }
-.lw-conn[data-state="live"] .lw-dot { background: #22c55e; animation: lw-pulse 2s infinite; }
+.lw-dot { position: relative; }
+.lw-conn[data-state="live"] .lw-dot { background: #22c55e; }
+/* The ring is its own layer and moves by transform and opacity only: the compositor runs it,
+   so a tab left open repaints nothing (box-shadow repainted the page 60 times a second). */
+.lw-conn[data-state="live"] .lw-dot::after { content: ""; position: absolute; inset: 0;
+  border-radius: inherit; background: rgba(34, 197, 94, .6); will-change: transform, opacity;
+  animation: lw-pulse 2s infinite; }
 .lw-conn[data-state="polling"] .lw-dot { background: #eab308; }
 .lw-rtt { font-size: .75rem; opacity: .75; min-width: 3rem; font-variant-numeric: tabular-nums; }
 @keyframes lw-pulse {
-  0% { box-shadow: 0 0 0 0 rgba(34, 197, 94, .7); }
-  70% { box-shadow: 0 0 0 .45rem rgba(34, 197, 94, 0); }
-  100% { box-shadow: 0 0 0 0 rgba(34, 197, 94, 0); }
+  0% { transform: scale(1); opacity: 1; }
+  70%, 100% { transform: scale(2.4); opacity: 0; }
 }
 .lw-steps { display: inline-flex; align-items: center; gap: 2px; }
 .lw-step { width: 1.3rem; height: 1.3rem; border-radius: 9999px; font-size: .7rem;
@@ -125,15 +130,14 @@ CSS = (
 .lw-payload { font-size: .75rem; max-height: 20rem; overflow: auto; white-space: pre-wrap;
   word-break: break-all; background: rgba(156, 163, 175, .12); padding: .5rem; margin: .25rem 0; }
 .lw-feed { width: 100%; }
-.lw-feed-scroll { max-height: 70vh; overflow: auto; contain: content; }
+.lw-feed-scroll { overflow: auto; contain: content; }
 .lw-feed-table { width: 100%; font-size: .8rem; }
-.lw-feed-row { display: grid; align-items: center;
+.lw-feed-body { box-sizing: border-box; }
+.lw-feed-row { display: grid; align-items: center; box-sizing: border-box;
   grid-template-columns: 6rem 7rem 10rem 6.5rem 7rem minmax(0, 1fr); }
 .lw-feed-row > * { padding: .2rem .5rem; overflow: hidden; text-overflow: ellipsis;
   white-space: nowrap; }
-/* A row off screen is neither laid out nor painted: a tick costs its new rows, not all. */
-.lw-feed-row[role="row"]:not(.lw-feed-head) { border-top: 1px solid rgba(156, 163, 175, .25);
-  content-visibility: auto; contain-intrinsic-size: auto 1.6rem; }
+.lw-feed-body > .lw-feed-row { border-top: 1px solid rgba(156, 163, 175, .25); }
 .lw-feed-head > * { font-weight: 600; opacity: .7; }
 .lw-feed-error { color: #dc2626; }
 .lw-kind { font-size: .7rem; padding: 0 .35rem; border-radius: .25rem;

@@ -88,6 +88,8 @@ def screenshot(page: Page, name: str) -> Path:
         expect(rtt(page)).to_have_text(MILLISECONDS)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
+    # From the top: scrolled, the fixed header would be drawn across the middle of the picture.
+    page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=path, full_page=True)
     if os.environ.get("LIVEWATCH_UPDATE_DOCS") == "1":
         shutil.copyfile(path, DOCS_SCREENSHOTS / path.name)

@@ -73,6 +73,32 @@ def test_pause_holds_the_feed_and_resume_catches_up(server: LiveServer, page: Pa
     expect(event_rows(page).first).to_have_attribute("data-tool", "Bash", timeout=5_000)
 
 
+def test_the_feed_keeps_300_rows_but_builds_only_those_in_view(
+    server: LiveServer, page: Page
+) -> None:
+    page.goto(f"{server.url}/events")
+    expect_live(page)
+    lines = [said(f"bulk{n}", f"bulk-{n:04d}-end") for n in range(400)]
+    append(transcript(server, RUNNING, "test_runner"), *lines)
+    expect(event_rows(page).first).to_contain_text("bulk-0399-end", timeout=5_000)
+    table = page.get_by_test_id("events-table")
+    expect(table).to_have_attribute("data-count", "300")
+    assert event_rows(page).count() < 60  # a screenful, not 300
+
+    # Scrolled to the end: the oldest row kept, built on demand.
+    scroller = table.locator(".lw-feed-scroll")
+    scroller.evaluate("el => { el.scrollTop = el.scrollHeight; }")
+    expect(event_rows(page).last).to_contain_text("bulk-0100-end")
+    assert event_rows(page).count() < 60
+
+    # Scrolled into the middle, a new row does not move the rows being read.
+    scroller.evaluate("el => { el.scrollTop = 100 * 26; }")
+    at = scroller.evaluate("el => el.scrollTop")
+    append(transcript(server, RUNNING, "test_runner"), said("bulk400", "bulk-0400-end"))
+    page.wait_for_function(f"() => document.querySelector('.lw-feed-scroll').scrollTop > {at}")
+    assert scroller.evaluate("el => el.scrollTop") == at + 26
+
+
 def test_filters_narrow_the_feed(server: LiveServer, page: Page) -> None:
     page.goto(f"{server.url}/events")
     expect_live(page)
