@@ -9,7 +9,9 @@ searched for the markers of changes the benchmark is waiting for.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import random
 import re
 import time
 import uuid
@@ -20,6 +22,8 @@ import httpx
 import socketio
 
 SOCKET_PATH = "/_nicegui_ws/socket.io"
+# A real tab's round-trip probe (pages/layout.py PING_EVERY_MS): a per-tab cost, so paid here.
+PROBE_EVERY_S = 5.0
 # What a pushed activity chart carries (its total's label, the chart, new bars): counted apart,
 # since it comes every 5 s whatever changed.
 CHART_MARKERS = ('"activity-total"', '"activity-chart"', "run_chart_method")
@@ -44,6 +48,7 @@ class Tab:
     frames: list[Frame] = field(default_factory=list)
     waiters: dict[str, asyncio.Future[float]] = field(default_factory=dict)
     lost: str | None = None  # why the session ended, when it ended on its own
+    prober: asyncio.Task[None] | None = None
 
     def disconnected(self, reason: object = None) -> None:
         self.lost = str(reason)
@@ -89,7 +94,17 @@ class Tab:
             },
         )
 
+    async def probe(self) -> None:
+        """What the page's script does: a `livewatch_ping` every 5 s, acked by the server."""
+        await asyncio.sleep(random.uniform(0, PROBE_EVERY_S))  # tabs open at different times
+        while self.connected:
+            with contextlib.suppress(socketio.exceptions.TimeoutError):
+                await self.sio.call("livewatch_ping", time.perf_counter() * 1000, timeout=2)
+            await asyncio.sleep(PROBE_EVERY_S)
+
     async def close(self) -> None:
+        if self.prober is not None:
+            self.prober.cancel()
         if self.connected:
             await self.sio.disconnect()
 
@@ -127,6 +142,7 @@ async def open_tab(http: httpx.AsyncClient, base: str) -> Tab:
     }
     url = base + "?" + "&".join(f"{k}={v}" for k, v in query.items())
     await sio.connect(url, socketio_path=SOCKET_PATH, transports=["websocket"], wait_timeout=30)
+    tab.prober = asyncio.create_task(tab.probe())
     return tab
 
 

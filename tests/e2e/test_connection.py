@@ -8,6 +8,7 @@ real: they kill the server, or block the browser's WebSocket.
 from __future__ import annotations
 
 import re
+import signal
 import time
 from pathlib import Path
 
@@ -77,6 +78,28 @@ def test_the_seeds_manual_test_kill_and_restart(server: LiveServer, page: Page) 
         seconds_to_green=round(green_after, 2),
     )
     assert found_after < 2.0, "socket.io's retry delay should be capped at about 1 s"
+
+
+def test_a_link_that_dies_silently_is_found_by_the_pages_probe(
+    server: LiveServer, page: Page
+) -> None:
+    page.goto(server.url)
+    expect_live(page)
+    # engine.io pings only every 25 s: cheap for the server, too slow to find a dead link.
+    handshake = server.get("/_nicegui_ws/socket.io/", params={"EIO": "4", "transport": "polling"})
+    assert '"pingInterval":25000' in handshake.text
+    assert server.process is not None
+    server.process.send_signal(signal.SIGSTOP)  # the socket stays open; nothing answers
+    try:
+        frozen = time.monotonic()
+        # A probe every 5 s, each silence waited out for 2 s, two in a row: at most ~9 s.
+        expect(status(page)).to_have_attribute("data-state", "reconnecting", timeout=15_000)
+        found_after = time.monotonic() - frozen
+    finally:
+        server.process.send_signal(signal.SIGCONT)
+    expect_live(page, timeout=10_000)
+    record("silent-death", seconds_to_reconnecting=round(found_after, 2))
+    assert found_after < 12.0
 
 
 def test_round_trip_time_is_measured_over_the_pages_own_socket(
