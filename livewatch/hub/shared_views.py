@@ -11,7 +11,14 @@ from __future__ import annotations
 import json
 
 from livewatch.hub.collection import Collection
-from livewatch.hub.views import WorkflowQuery, WorkflowsPage, page_patch, workflows_page
+from livewatch.hub.sorted_index import SortedIndex
+from livewatch.hub.views import (
+    WorkflowQuery,
+    WorkflowsPage,
+    page_patch,
+    sort_key,
+    workflows_page,
+)
 
 MAX_PATCHES = 256
 
@@ -27,6 +34,8 @@ class SharedPages:
         # `from` object, so an identity check finds the shared one.
         self._patches: dict[WorkflowQuery, tuple[WorkflowsPage, WorkflowsPage, str | None]] = {}
         self.computed = 0  # pages computed so far: what sharing saves is visible in tests
+        # One kept order per sort (column, direction), moved by each change, not re-sorted.
+        self._orders: dict[tuple[str, bool], SortedIndex] = {}
 
     def page(self, query: WorkflowQuery) -> WorkflowsPage:
         version = self.collection.seq
@@ -34,11 +43,25 @@ class SharedPages:
             self._at, self._pages = version, {}
         page = self._pages.get(query)
         if page is None:
-            page = self._pages[query] = workflows_page(self.collection.records(), query)
+            page = self._pages[query] = self._compute(query)
             # The query may be clamped (a page past the end): keep it under both keys.
             self._pages.setdefault(page.query, page)
             self.computed += 1
         return page
+
+    def _compute(self, query: WorkflowQuery) -> WorkflowsPage:
+        order = (query.sort_by, query.descending)
+        index = self._orders.get(order)
+        if index is None:
+            key = sort_key(query)
+            index = self._orders[order] = SortedIndex(self.collection, key, descending=order[1])
+        try:
+            return workflows_page(index.in_order(), query, presorted=True)
+        except TypeError:
+            # Values of one column that don't compare (a number beside a text): the order
+            # can't be kept; the full sort then says what it always said.
+            del self._orders[order]
+            return workflows_page(self.collection.records(), query)
 
     def last_change_ts(self) -> float | None:
         return self.collection.last_change_ts
