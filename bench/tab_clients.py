@@ -42,18 +42,23 @@ class Tab:
     """One open `/`: its NiceGUI client id, its socket, what it received."""
 
     client_id: str
-    table_id: int
-    request_listener: str
+    element_id: int  # the element whose listener the benchmark calls
+    listener_id: str
     sio: socketio.AsyncClient
     frames: list[Frame] = field(default_factory=list)
     waiters: dict[str, asyncio.Future[float]] = field(default_factory=dict)
     lost: str | None = None  # why the session ended, when it ended on its own
     prober: asyncio.Task[None] | None = None
+    keep: bool = True  # keep every frame's text (False: count them; /events sends 10 a second)
+    count: int = 0
 
     def disconnected(self, reason: object = None) -> None:
         self.lost = str(reason)
 
     def received(self, event: str, data: Any) -> None:
+        self.count += 1
+        if not self.keep:
+            return
         text = json.dumps([event, data], separators=(",", ":"))
         at = time.perf_counter()
         self.frames.append(Frame(at, len(text) + 2, text))
@@ -81,16 +86,24 @@ class Tab:
 
     async def sort(self, column: str, *, descending: bool) -> None:
         """What a click on a column header sends: Quasar's request, through NiceGUI's event."""
-        if not self.connected:
-            return  # a tab that lost its session (it is counted as such) has nothing to sort
         pagination = {"sortBy": column, "descending": descending, "page": 1, "rowsPerPage": 25}
+        await self._event(pagination)
+
+    async def show(self, visible: bool) -> None:
+        """What the `/events` feed sends when the tab is hidden or shown again."""
+        await self._event(visible)
+
+    async def _event(self, arg: Any) -> None:
+        """One argument to the element's listener, as NiceGUI's script sends it."""
+        if not self.connected:
+            return  # a tab that lost its session (it is counted as such) has nothing to say
         await self.sio.emit(
             "event",
             {
-                "id": self.table_id,
+                "id": self.element_id,
                 "client_id": self.client_id,
-                "listener_id": self.request_listener,
-                "args": [json.dumps(pagination)],
+                "listener_id": self.listener_id,
+                "args": [json.dumps(arg)],
             },
         )
 
@@ -109,28 +122,35 @@ class Tab:
             await self.sio.disconnect()
 
 
-def _table(html: str) -> tuple[int, str]:
-    """The workflows table's element id and its `request` listener, from the page's elements."""
+def _element(html: str, event: str) -> tuple[int, str]:
+    """The id of the page's element that listens for `event`, and that listener's id: the
+    workflows table's `request`, or the `/events` feed's `visibility`."""
     found = ELEMENTS.search(html)
     if found is None:
         raise RuntimeError("no NiceGUI elements in the page")
     elements = json.loads(found.group(1))
     for element_id, element in elements.items():
-        if element.get("props", {}).get("data-testid") == "workflows-table":
-            listener = next(e["listener_id"] for e in element["events"] if e["type"] == "request")
-            return int(element_id), listener
-    raise RuntimeError("no workflows table in the page")
+        for listener in element.get("events", []):
+            if listener["type"] == event:
+                return int(element_id), listener["listener_id"]
+    raise RuntimeError(f"no element in the page listens for {event!r}")
 
 
-async def open_tab(http: httpx.AsyncClient, base: str) -> Tab:
-    """Load `/` like a browser, then connect its socket.io session like NiceGUI's script."""
-    html = (await http.get(base + "/")).text
+# Per page: the event its benchmark sends (a sort, a switch of tabs).
+LISTENS = {"/": "request", "/events": "visibility"}
+
+
+async def open_tab(
+    http: httpx.AsyncClient, base: str, path: str = "/", *, keep: bool = True
+) -> Tab:
+    """Load `path` like a browser, then connect its socket.io session like NiceGUI's script."""
+    html = (await http.get(base + path)).text
     client_id = re.search(r"'client_id': '([^']+)'", html)
     if client_id is None:
         raise RuntimeError("no NiceGUI client id in the page")
-    table_id, listener = _table(html)
+    element_id, listener = _element(html, LISTENS[path])
     sio = socketio.AsyncClient(reconnection=False)
-    tab = Tab(client_id.group(1), table_id, listener, sio)
+    tab = Tab(client_id.group(1), element_id, listener, sio, keep=keep)
     sio.on("*", tab.received)
     sio.on("disconnect", tab.disconnected)
     query = {
@@ -146,12 +166,14 @@ async def open_tab(http: httpx.AsyncClient, base: str) -> Tab:
     return tab
 
 
-async def open_tabs(base: str, count: int, *, parallel: int = 10) -> list[Tab]:
+async def open_tabs(
+    base: str, count: int, *, path: str = "/", keep: bool = True, parallel: int = 10
+) -> list[Tab]:
     gate = asyncio.Semaphore(parallel)
     async with httpx.AsyncClient(timeout=60) as http:
 
         async def one() -> Tab:
             async with gate:
-                return await open_tab(http, base)
+                return await open_tab(http, base, path, keep=keep)
 
         return list(await asyncio.gather(*(one() for _ in range(count))))

@@ -137,6 +137,7 @@ export default {
     this.frame = 0;
   },
   mounted() {
+    window.lwEventFeed = this; // the server's shared per-filter message finds the feed here
     this.replace(this.rows);
     // A hidden tab is sent nothing; shown again, it gets a fresh window.
     this.onVisibility = () => this.$emit("visibility", document.visibilityState === "visible");
@@ -144,6 +145,7 @@ export default {
     if (document.visibilityState !== "visible") this.onVisibility();
   },
   unmounted() {
+    if (window.lwEventFeed === this) window.lwEventFeed = null;
     document.removeEventListener("visibilitychange", this.onVisibility);
     cancelAnimationFrame(this.frame);
   },

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from nicegui import app, background_tasks, core, ui
+from nicegui.client import Client
 from nicegui.element import Element
 
 from livewatch import runtime
@@ -332,6 +333,22 @@ class Header:
         value = int((ts or time.time()) * 1000)
         if self.last_updated.props.get("data-ts") != value:
             self.last_updated.props["data-ts"] = value
+
+
+def on_reconnect(client: Client, callback: Callable[[], None]) -> None:
+    """Call `callback` each time the tab's socket connects again (not the first time).
+
+    What a page sends to many tabs at once (one socket.io message to their rooms) skips
+    NiceGUI's outbox, so a reconnect's replay does not hold it: the page sends it again.
+    """
+    connects = [0]
+
+    def connected() -> None:
+        connects[0] += 1
+        if connects[0] > 1:
+            callback()
+
+    client.on_connect(connected)
 
 
 def frame(active: str, last_change_ts: float | None = None) -> Header:

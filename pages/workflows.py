@@ -28,7 +28,7 @@ from livewatch.hub.records import PHASES
 from livewatch.hub.shared_views import SharedPages
 
 from .alerts_panel import alerts_panel
-from .layout import SETTLE_SECONDS, Header, frame
+from .layout import SETTLE_SECONDS, Header, frame, on_reconnect
 
 log = logging.getLogger("livewatch.pages")
 
@@ -334,14 +334,7 @@ class LiveTables:
         client = ui.context.client
         self.tabs[view] = client
         client.on_delete(lambda: self._remove(view))
-        connects = [0]
-
-        def connected() -> None:
-            connects[0] += 1
-            if connects[0] > 1:
-                view.resync()
-
-        client.on_connect(connected)
+        on_reconnect(client, view.resync)
         sub = self._subscription
         if sub is None or sub.state is not SubscriptionState.OPEN:
             self._subscription = sub = collection.subscribe()

@@ -99,6 +99,24 @@ def test_the_feed_keeps_300_rows_but_builds_only_those_in_view(
     assert scroller.evaluate("el => el.scrollTop") == at + 26
 
 
+def test_every_open_feed_gets_each_tick_from_one_shared_message(
+    server: LiveServer, page: Page
+) -> None:
+    second = page.context.new_page()
+    for tab in (page, second):
+        tab.goto(f"{server.url}/events")
+        expect_live(tab)
+    path = transcript(server, RUNNING, "test_runner")
+    # The first rows after a page's load go through its own outbox (after its first window);
+    # from the next tick on, one socket.io message serves every tab on the filter.
+    for n in (1, 2, 3):
+        append(path, said(f"shared{n}", f"shared tick {n}"))
+        for tab in (page, second):
+            expect(event_rows(tab).first).to_contain_text(f"shared tick {n}", timeout=5_000)
+    assert event_rows(second).filter(has_text="shared tick 2").count() == 1  # not twice
+    second.close()
+
+
 def test_filters_narrow_the_feed(server: LiveServer, page: Page) -> None:
     page.goto(f"{server.url}/events")
     expect_live(page)
