@@ -33,11 +33,10 @@ function clock(ts) {
   return lastClock;
 }
 
-function cell(text, className) {
+function cell(className) {
   const el = document.createElement("div");
   el.className = className ? `lw-feed-cell ${className}` : "lw-feed-cell";
   el.setAttribute("role", "cell");
-  if (text !== null && text !== undefined) el.textContent = String(text);
   return el;
 }
 
@@ -56,10 +55,10 @@ function blank() {
     blankRow.style.height = `${ROW_PX}px`;
     blankRow.setAttribute("data-testid", "event-row");
     const badge = document.createElement("span");
-    const kind = cell(null);
+    const kind = cell();
     kind.appendChild(badge);
-    blankRow.append(cell(null, "lw-mono"), cell(null, "lw-mono"), cell(null, "lw-mono"), kind,
-      cell(null), cell(null, "lw-feed-summary"));
+    blankRow.append(cell("lw-mono"), cell("lw-mono"), cell("lw-mono"), kind, cell(),
+      cell("lw-feed-summary"));
   }
   return blankRow.cloneNode(true);
 }

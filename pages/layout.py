@@ -97,8 +97,8 @@ CSS = (
     + """
 #popup { display: none !important; }  /* our indicator replaces "Connection lost" */
 .lw-conn { display: inline-flex; align-items: center; gap: .4rem; font-size: .85rem; }
-.lw-dot { width: .65rem; height: .65rem; border-radius: 9999px; background: #9ca3af; }
-.lw-dot { position: relative; }
+.lw-dot { position: relative; width: .65rem; height: .65rem; border-radius: 9999px;
+  background: #9ca3af; }
 .lw-conn[data-state="live"] .lw-dot { background: #22c55e; }
 /* The ring is its own layer and moves by transform and opacity only: the compositor runs it,
    so a tab left open repaints nothing (box-shadow repainted the page 60 times a second). */
@@ -335,11 +335,19 @@ class Header:
             self.last_updated.props["data-ts"] = value
 
 
+async def run_in_tabs(code: str, client_ids: list[str]) -> None:
+    """Run `code` in many tabs with one socket.io message, encoded once, not once per tab.
+
+    It skips NiceGUI's outbox: no message id (NiceGUI's script takes it as is; ids are per
+    tab, this is not), and no place in a reconnect's replay (see `on_reconnect`).
+    """
+    await core.sio.emit("run_javascript", {"code": code}, room=client_ids)
+
+
 def on_reconnect(client: Client, callback: Callable[[], None]) -> None:
     """Call `callback` each time the tab's socket connects again (not the first time).
 
-    What a page sends to many tabs at once (one socket.io message to their rooms) skips
-    NiceGUI's outbox, so a reconnect's replay does not hold it: the page sends it again.
+    What `run_in_tabs` sent is not in a reconnect's replay: the page sends its state again.
     """
     connects = [0]
 

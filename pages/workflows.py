@@ -17,7 +17,7 @@ import time
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
-from nicegui import background_tasks, core, events, ui
+from nicegui import background_tasks, events, ui
 from nicegui.client import Client
 
 from livewatch import runtime
@@ -28,7 +28,7 @@ from livewatch.hub.records import PHASES
 from livewatch.hub.shared_views import SharedPages
 
 from .alerts_panel import alerts_panel
-from .layout import SETTLE_SECONDS, Header, frame, on_reconnect
+from .layout import SETTLE_SECONDS, Header, frame, on_reconnect, run_in_tabs
 
 log = logging.getLogger("livewatch.pages")
 
@@ -387,10 +387,7 @@ class LiveTables:
             code = f"window.lwWorkflows && window.lwWorkflows.tick({stamp}, {encoded})"
             for view in in_step:
                 view.shown = page
-            # No message id: NiceGUI's script takes it as is (ids are per tab, this is not).
-            await core.sio.emit(
-                "run_javascript", {"code": code}, room=[self.tabs[v].id for v in in_step]
-            )
+            await run_in_tabs(code, [self.tabs[v].id for v in in_step])
         # Views nobody shows any more are forgotten.
         for query in set(self._shown) - set(by_view):
             del self._shown[query]

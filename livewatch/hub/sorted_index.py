@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, cast, overload
 
 from livewatch.hub.collection import Collection, Record
+from livewatch.hub.views import by_id
 
 
 class _Descending:
@@ -68,7 +69,7 @@ class SortedIndex:
 
     def _position(self, record: Record) -> Position:
         value = self.key(record)
-        tiebreak = record.get("adw_id") or ""
+        tiebreak = by_id(record)  # as `sort_records` breaks ties
         key = self.collection.key(record)
         if value is None:
             return (1, 0, tiebreak, key)

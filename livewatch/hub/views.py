@@ -120,9 +120,14 @@ def matches_search(record: Record, text: str) -> bool:
     return number is not None and bool(digits) and digits in str(number)
 
 
+def by_id(record: Record) -> str:
+    """The id a record sorts by, and what breaks every tie of the other columns."""
+    return record.get("adw_id") or ""
+
+
 # The sortable columns, each with the record value it sorts by.
 SORT_KEYS: dict[str, Callable[[Record], Any]] = {
-    "adw_id": lambda r: r.get("adw_id") or "",
+    "adw_id": by_id,
     "issue": lambda r: r.get("issue_number"),
     "issue_class": lambda r: r.get("issue_class"),
     "phase": lambda r: PHASES.index(r["phase"]) if r.get("phase") in PHASES else None,
@@ -170,7 +175,7 @@ def sort_records(
     key: Callable[[Record], Any],
     *,
     descending: bool = False,
-    tiebreak: Callable[[Record], Any] = lambda r: r.get("adw_id") or "",
+    tiebreak: Callable[[Record], Any] = by_id,
 ) -> list[Record]:
     """Sort by `key`; records without a value go last either way; ties keep a stable order."""
     present = [r for r in records if key(r) is not None]
