@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import recv_json, recv_until, serving
+from conftest import recv_json, recv_until, serving, wait_for
 from websockets.asyncio.client import connect
 
 from livewatch.outlets.health import health
@@ -62,15 +62,27 @@ def test_healthz_shows_why_an_app_cannot_be_introspected(tmp_path: Path) -> None
         server.stop()
 
 
+SENT = 'livewatch_messages_sent_total{endpoint="/ws/workflows"}'
+
+
+def sample(text: str, name: str) -> float:
+    """The value of one Prometheus sample in `text`, 0 when it is absent."""
+    prefix = f"{name} "
+    line = next((line for line in text.splitlines() if line.startswith(prefix)), None)
+    return float(line.removeprefix(prefix)) if line else 0.0
+
+
 async def test_metrics_count_connections_messages_and_events(server: LiveServer) -> None:
     async with connect(server.ws_url("/ws/workflows?protocol=2")) as ws:
         await recv_json(ws)
         server.agents.write("cccc3333")
         await recv_until(ws, lambda m: m["type"] == "delta")
-        text = server.get("/metrics").text
+        # The server counts a message once its send returns, which can be a moment after the
+        # client already holds it: wait for the count to arrive, then check it is exact.
+        text = wait_for(lambda: t if sample(t := server.get("/metrics").text, SENT) >= 2 else None)
     assert 'livewatch_connections{endpoint="/ws/workflows"} 1.0' in text
-    assert 'livewatch_messages_sent_total{endpoint="/ws/workflows"} 2.0' in text
-    assert "livewatch_broadcast_latency_seconds_count 1.0" in text
+    assert sample(text, SENT) == 2
+    assert sample(text, "livewatch_broadcast_latency_seconds_count") == 1
     assert "livewatch_watcher_events_total" in text
     events = next(
         line for line in text.splitlines() if line.startswith("livewatch_watcher_events_total")
