@@ -23,10 +23,10 @@ import socketio
 
 SOCKET_PATH = "/_nicegui_ws/socket.io"
 # A real tab's round-trip probe (pages/layout.py PING_EVERY_MS): a per-tab cost, so paid here.
-PROBE_EVERY_S = 5.0
+PROBE_EVERY_S = 15.0
 # What a pushed activity chart carries (its total's label, the chart, new bars): counted apart,
 # since it comes every 5 s whatever changed.
-CHART_MARKERS = ('"activity-total"', '"activity-chart"', "run_chart_method")
+CHART_MARKERS = ('"activity-total"', '"activity-chart"', "lwSlide")
 ELEMENTS = re.compile(r"parseElements\(String\.raw`(.*?)`\)", re.S)
 
 
@@ -108,7 +108,7 @@ class Tab:
         )
 
     async def probe(self) -> None:
-        """What the page's script does: a `livewatch_ping` every 5 s, acked by the server."""
+        """What a shown page does: a `livewatch_ping` every 15 s, acked by the server."""
         await asyncio.sleep(random.uniform(0, PROBE_EVERY_S))  # tabs open at different times
         while self.connected:
             with contextlib.suppress(socketio.exceptions.TimeoutError):

@@ -142,6 +142,8 @@ class Feeds:
         ticker = FeedTicker(events, limit=MAX_ROWS)
         while self.views:
             await asyncio.sleep(TICK_S)
+            if not ticker.pending:  # no view is looked at: an idle tab costs nothing here
+                continue
             # A view that cannot tell (no `tab_shown`) counts as shown.
             live = [
                 v

@@ -8,6 +8,7 @@ and rates of every tab are redrawn by one ticker once a second, and only where t
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import weakref
@@ -23,6 +24,7 @@ from livewatch.hub.event_filter import EventFilter
 from livewatch.hub.event_log import EventLog
 from livewatch.hub.event_views import initial_rows
 from livewatch.hub.events import KINDS
+from livewatch.hub.views import slid
 
 from .event_feed import FEEDS, MAX_ROWS, EventFeed
 from .layout import frame
@@ -46,15 +48,16 @@ def pulse_options(series: list[tuple[int, int]]) -> dict[str, Any]:
     }
 
 
-Figures = tuple[float, list[int]]  # the rate, and the counts of each second of a span
+# The rate, the newest second of the span (epoch s), and the counts of each of its seconds.
+Figures = tuple[float, int, list[int]]
 
 
 class Pulses:
     """Every open pulse of one `Activity`, redrawn by one ticker once a second.
 
-    The figures of each span are computed once a second for every tab, and kept as the same
-    object while they do not change, so an idle tab costs one identity check a second (no
-    timer of its own, nothing sent); a hidden tab is not redrawn until it is shown.
+    The figures of each span are computed once a second for every tab. The bars move left in
+    the browser as time passes (`lwSlide`), so a tab is sent new bars only when events came,
+    and an idle tab is sent nothing; a hidden tab is not redrawn until it is shown.
     """
 
     def __init__(self, rate: Activity) -> None:
@@ -82,7 +85,8 @@ class Pulses:
         return self._figures[span]
 
     def _fresh(self, span: int) -> Figures:
-        figures = (self.rate.rate(seconds=5), [c for _, c in self.rate.series(last=span)])
+        series = self.rate.series(last=span)
+        figures = (self.rate.rate(seconds=5), series[-1][0], [c for _, c in series])
         old = self._figures.get(span)
         return old if old == figures else figures  # unchanged: the same object
 
@@ -133,20 +137,24 @@ class Pulse:
         self.span = seconds
         self.chart.options.update(pulse_options(self.rate.series(last=seconds)))
         self.chart.update()
+        self._drawn = None  # the browser's bars are of the old span: send the new ones
+        self.draw(pulses_of(self.rate).of(seconds))
 
     def draw(self, figures: Figures) -> None:
         if figures is self._drawn:
             return
-        self._drawn = figures
-        per_second, counts = figures
+        before, self._drawn = self._drawn, figures
+        per_second, end, counts = figures
         text = f"{per_second:,.0f} events/s" if per_second >= 10 else f"{per_second:.1f} events/s"
         if self.label.text != text:
             self.label.text = text
             self.label.props["data-rate"] = round(per_second, 1)
-        if counts != self.chart.options["series"][0]["data"]:
-            with self.chart.props.suspend_updates():
-                self.chart.options["series"][0]["data"] = counts
-            self.chart.run_chart_method("setOption", {"series": [{"data": counts}]})
+        if before is not None and tuple(counts) == slid(before[2], end - before[1]):
+            return  # the browser moved its bars by itself
+        with self.chart.props.suspend_updates():  # a full render starts from them
+            self.chart.options["series"][0]["data"] = counts
+        slide = f"window.lwSlide({self.chart.id}, 1, {end}, {json.dumps(counts)})"
+        self.chart.client.run_javascript(slide)
 
 
 def filter_options(log: EventLog) -> dict[str, list[str]]:

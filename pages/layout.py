@@ -7,7 +7,7 @@ its connect timeout (so a blocked WebSocket falls back to long-polling within se
 re-renders the indicator on every socket event. The same script ticks the relative-time
 labels (`[data-ts]`) every second, so "Updated 12s ago" needs no server push.
 
-Beside the indicator, the round-trip time: every few seconds the browser emits a
+Beside the indicator, the round-trip time: every 15 s a shown tab emits a
 `livewatch_ping` over that same socket.io connection and times the ack, which our handler
 on NiceGUI's socket.io server sends back at once. It measures what the page lives on: the
 network, any proxy, and how busy the server's event loop is.
@@ -22,7 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from nicegui import app, background_tasks, core, ui
+from nicegui import background_tasks, core, ui
 from nicegui.client import Client
 from nicegui.element import Element
 
@@ -50,12 +50,10 @@ SOCKET_OPTIONS = {
     "timeout": 3000,
 }
 
-# The round-trip probe: how often, and how long an ack may take before we show a dash.
-PING_EVERY_MS = 5000
+# The round-trip probe: how often a shown tab sends it, and how long an ack may take before
+# we show a dash. Each costs the server ~0.5 ms; a hidden tab sends none until it is shown.
+PING_EVERY_MS = 15000
 PING_TIMEOUT_MS = 2000
-# engine.io's defaults; the server drops a tab that answers no ping for 45 s.
-ENGINEIO_PING_INTERVAL_S = 25
-ENGINEIO_PING_TIMEOUT_S = 20
 
 # How often a replica's header looks at its link to Redis (it only pushes a change).
 BROKER_POLL_SECONDS = 1.0
@@ -261,7 +259,12 @@ window.io = Object.assign((url, options) => {
   socket.io.on("open", () => socket.io.engine.on("upgrade", render));
   socket.io.on("reconnect_attempt", render);
   socket.io.on("error", render);
-  setInterval(() => ping(socket), PING_EVERY_MS);
+  // No probe from a hidden tab: nobody reads its indicator. Shown again, it probes at once,
+  // so a link that died meanwhile (a laptop that slept) is found within seconds.
+  setInterval(() => { if (document.visibilityState !== "hidden") ping(socket); }, PING_EVERY_MS);
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") ping(socket);
+  });
   return socket;
 }, realIo);
 
@@ -272,6 +275,39 @@ function renderSoon() {
   requestAnimationFrame(() => { pending = false; render(); });
 }
 setInterval(render, 1000);
+
+// Bar charts of counts per time bucket (the activity chart, the events pulse) move left here
+// as time passes: the server sends a chart only when its counts change, so an idle tab is sent
+// nothing. Mirrors livewatch.hub.views.slid. `labels`, when given, are minutes ("HH:MM").
+const slides = new Map();  // chart element id -> {step, end, counts, labels, drawn}
+window.lwSlide = (id, step, end, counts, labels) => {
+  slides.set(id, { step, end, counts, labels, drawn: false });
+  slide();
+};
+const minute = (s) => new Date(s * 1000).toTimeString().slice(0, 5);
+function slide() {
+  const now = (Date.now() - window.lwSkew) / 1000;
+  for (const [id, s] of slides) {
+    const el = getElement(id);
+    if (!el) { slides.delete(id); continue; }  // the chart is gone
+    const current = Math.floor(now / s.step) * s.step;
+    const steps = Math.min(Math.round((current - s.end) / s.step), s.counts.length);
+    if (steps > 0) {
+      s.counts = s.counts.slice(steps).concat(new Array(steps).fill(0));
+      if (s.labels) {
+        const fresh = (_, i) => minute(current - (steps - 1 - i) * s.step);
+        s.labels = s.labels.slice(steps).concat(Array.from({ length: steps }, fresh));
+      }
+      s.end = current;
+      s.drawn = false;
+    }
+    if (s.drawn || !el.chart) continue;  // ECharts may not be up yet: drawn at the next tick
+    el.chart.setOption(s.labels ? { xAxis: { data: s.labels }, series: [{ data: s.counts }] }
+                                : { series: [{ data: s.counts }] });
+    s.drawn = true;
+  }
+}
+setInterval(slide, 1000);
 document.addEventListener("DOMContentLoaded", () => {
   const dark = localStorage.getItem(DARK_KEY);
   if (dark !== null) Quasar.Dark.set(dark === "1");
@@ -297,19 +333,6 @@ def _script() -> str:
         .replace("__PING_EVERY_MS__", str(PING_EVERY_MS))
         .replace("__PING_TIMEOUT_MS__", str(PING_TIMEOUT_MS))
     )
-
-
-@app.on_startup
-def _relax_engineio_pings() -> None:
-    """engine.io's own pings at its defaults, not NiceGUI's 4 s / 2 s.
-
-    NiceGUI pings every tab every 4 s, and engine.io's service task then wakes `tabs / 2`
-    times a second: ~0.26 ms of server CPU a second per idle tab (0.37 in all). A link that
-    dies silently is found by the page's own probe instead (see `ping` in the script). Set
-    on start-up: NiceGUI sets its values there first.
-    """
-    core.sio.eio.ping_interval = ENGINEIO_PING_INTERVAL_S
-    core.sio.eio.ping_timeout = ENGINEIO_PING_TIMEOUT_S
 
 
 @core.sio.on("livewatch_ping")

@@ -12,6 +12,7 @@ when they differ, so a burst of changes costs the browser one chart update, not 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
@@ -107,13 +108,14 @@ class ActivityView:
 
         async def join() -> None:
             self.tz = await browser_timezone(client)
-            if not client.is_deleted:
+            if not client.is_deleted:  # its minutes as the browser's clock shows them
+                self.refresh(views.activity_chart(self.activity.series(), self.tz), force=True)
                 CHARTS.add(self, client)
 
         background_tasks.create(join(), name=f"activity chart for {client.id}")
 
-    def refresh(self, chart: views.ActivityChart) -> None:
-        if chart == self.shown:
+    def refresh(self, chart: views.ActivityChart, *, force: bool = False) -> None:
+        if chart == self.shown and not force:
             return
         before, self.shown = self.shown, chart
         if chart.total != before.total:
@@ -122,10 +124,14 @@ class ActivityView:
         with self.chart.props.suspend_updates():
             self.chart.options["xAxis"]["data"] = list(chart.labels)
             self.chart.options["series"][0]["data"] = list(chart.counts)
-        if chart.labels != before.labels:
-            self.chart.update()  # once a minute the bars move left under new labels
-        else:
-            self.chart.run_chart_method("setOption", {"series": [{"data": list(chart.counts)}]})
+        step = self.activity.bucket_s
+        moved = (chart.end - before.end) // step
+        if not force and chart.counts == views.slid(before.counts, moved):
+            return  # once a minute the bars move left under new labels: the browser does that
+        counts, labels = json.dumps(chart.counts), json.dumps(chart.labels)
+        self.chart.client.run_javascript(
+            f"window.lwSlide({self.chart.id}, {step}, {chart.end}, {counts}, {labels})"
+        )
 
     def show_total(self) -> None:
         self.total.text = self.shown.total_text

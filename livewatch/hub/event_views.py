@@ -35,9 +35,14 @@ class FeedTicker:
         self.limit = limit
         self.cursor = log.seq
 
+    @property
+    def pending(self) -> bool:
+        """Whether events came since the last tick."""
+        return self.log.seq != self.cursor
+
     def tick(self, filters: Iterable[EventFilter]) -> dict[EventFilter, list[dict[str, Any]]]:
         """Each filter's new rows, newest first (at most `limit`); {} when nothing is new."""
-        if self.log.seq == self.cursor:
+        if not self.pending:
             return {}
         fresh = self.log.since(self.cursor)
         if fresh is None:  # a burst larger than the log's window: the newest are enough

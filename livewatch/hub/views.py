@@ -404,6 +404,7 @@ class ActivityChart:
 
     labels: tuple[str, ...]  # "HH:MM" of each minute's start
     counts: tuple[int, ...]
+    end: int = 0  # the newest minute's start, epoch seconds
 
     @property
     def total(self) -> int:
@@ -420,7 +421,18 @@ def activity_chart(series: Iterable[tuple[int, int]], tz: tzinfo | None = None) 
     return ActivityChart(
         labels=tuple(minute_label(start, tz) for start, _ in pairs),
         counts=tuple(count for _, count in pairs),
+        end=pairs[-1][0] if pairs else 0,
     )
+
+
+def slid(counts: Sequence[int], steps: int) -> tuple[int, ...]:
+    """`counts` moved `steps` buckets to the left, empty ones coming in on the right.
+
+    What a browser's bar chart shows by itself as time passes (`lwSlide` in the pages'
+    script): a server whose new counts are just these sends nothing.
+    """
+    kept = tuple(counts[steps:]) if steps > 0 else tuple(counts)
+    return kept + (0,) * (len(counts) - len(kept))
 
 
 def minute_label(epoch_s: float, tz: tzinfo | None = None) -> str:

@@ -92,14 +92,14 @@ def test_a_link_that_dies_silently_is_found_by_the_pages_probe(
     server.process.send_signal(signal.SIGSTOP)  # the socket stays open; nothing answers
     try:
         frozen = time.monotonic()
-        # A probe every 5 s, each silence waited out for 2 s, two in a row: at most ~9 s.
-        expect(status(page)).to_have_attribute("data-state", "reconnecting", timeout=15_000)
+        # A probe every 15 s, each silence waited out for 2 s, two in a row: at most ~19 s.
+        expect(status(page)).to_have_attribute("data-state", "reconnecting", timeout=30_000)
         found_after = time.monotonic() - frozen
     finally:
         server.process.send_signal(signal.SIGCONT)
     expect_live(page, timeout=10_000)
     record("silent-death", seconds_to_reconnecting=round(found_after, 2))
-    assert found_after < 12.0
+    assert found_after < 25.0
 
 
 def test_round_trip_time_is_measured_over_the_pages_own_socket(
@@ -109,7 +109,7 @@ def test_round_trip_time_is_measured_over_the_pages_own_socket(
     page.on("websocket", lambda ws: ws.on("framesent", lambda p: pings.append(str(p))))
     page.goto(server.url)
     expect_live(page)
-    # The first probe goes out on connect, then one every 5 s.
+    # The first probe goes out on connect, then one every 15 s while the tab is shown.
     expect(rtt(page)).to_have_text(MILLISECONDS, timeout=3_000)
     expect(rtt(page)).to_have_attribute("data-rtt-ms", re.compile(r"^\d+$"))
     ms = int(rtt(page).get_attribute("data-rtt-ms") or -1)
@@ -118,6 +118,10 @@ def test_round_trip_time_is_measured_over_the_pages_own_socket(
     # Over NiceGUI's socket.io connection (a socket.io event: 42), not a side channel.
     assert any(p.startswith("42") and '"livewatch_ping"' in p for p in pings)
     record("round-trip", rtt_ms=ms)
+    # A tab shown again probes at once (it sends none while hidden).
+    probes = sum('"livewatch_ping"' in p for p in pings)
+    page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    assert eventually(lambda: sum('"livewatch_ping"' in p for p in pings) > probes, timeout=2)
     expect(page.get_by_test_id("broker-state")).to_have_count(0)  # local mode: no broker
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
 from livewatch.testing import LiveServer
 
-from .helpers import choose, expect_live, row, screenshot
+from .helpers import choose, eventually, expect_live, row, screenshot
 
 RUNNING = "c38e51a7"  # a sample workflow in its test phase
 HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=1</script>'
@@ -41,6 +42,43 @@ def said(msg_id: str, text: str) -> dict:
 
 def event_rows(page: Page):  # type: ignore[no-untyped-def]
     return page.get_by_test_id("event-row")
+
+
+def pulse_bars(page: Page) -> list[int]:
+    """The bars the pulse chart draws, read from its ECharts instance in the browser."""
+    chart = page.get_by_test_id("events-pulse-chart").element_handle()
+    return page.evaluate("(el) => getElement(el).chart.getOption().series[0].data", chart)
+
+
+def newest_bar(page: Page) -> int:
+    """Where the newest non-empty bar sits: 59 is this second, 58 the one before..."""
+    return max((i for i, count in enumerate(pulse_bars(page)) if count), default=-1)
+
+
+def test_the_pulse_moves_left_in_the_browser_with_nothing_sent(
+    server: LiveServer, page: Page
+) -> None:
+    pushes: list[str] = []
+    page.on(
+        "websocket",
+        lambda ws: ws.on(
+            "framereceived", lambda p: pushes.append(str(p)) if "lwSlide" in str(p) else None
+        ),
+    )
+    page.goto(f"{server.url}/events")
+    expect_live(page)
+    expect(page.get_by_test_id("events-pulse-chart").locator("canvas")).to_be_visible()
+    before = sum(pulse_bars(page))  # the samples' transcripts, read at start-up
+    append(transcript(server, RUNNING, "test_runner"), said("p1", "one"), said("p2", "two"))
+    assert eventually(lambda: sum(pulse_bars(page)) == before + 2, timeout=5)
+    time.sleep(1.2)  # the push of the second they came in, if it was still filling
+    sent, at = len(pushes), newest_bar(page)
+    assert at >= 56  # they came in the last seconds
+    time.sleep(3)
+    # The bars moved left by the browser's clock; the server sent no new bars meanwhile.
+    assert newest_bar(page) <= at - 2
+    assert len(pushes) == sent
+    assert sum(pulse_bars(page)) == before + 2
 
 
 def test_the_feed_shows_new_events_live_and_escaped(server: LiveServer, page: Page) -> None:

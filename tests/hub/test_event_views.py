@@ -19,6 +19,16 @@ def test_a_tick_gives_each_filter_its_new_rows_newest_first() -> None:
     assert ticker.tick([everything]) == {}  # nothing new since
 
 
+def test_a_ticker_says_whether_anything_came_without_looking_at_filters() -> None:
+    log = EventLog()
+    ticker = FeedTicker(log, limit=10)
+    assert not ticker.pending
+    log.append([new_event(agent="a", kind="message")])
+    assert ticker.pending
+    ticker.tick([EventFilter()])
+    assert not ticker.pending
+
+
 def test_a_burst_beyond_the_window_gives_the_newest() -> None:
     log = EventLog(window=10)
     ticker = FeedTicker(log, limit=5)

@@ -290,6 +290,24 @@ def test_state_items_show_every_field_as_text() -> None:
 HOUR_START = 1_800_000_000 - 59 * 60  # the first of 60 minutes; 1,800,000,000 is 08:00 UTC
 
 
+def test_counts_slide_left_with_empty_buckets_coming_in() -> None:
+    assert views.slid((1, 2, 3, 4), 1) == (2, 3, 4, 0)
+    assert views.slid((1, 2, 3, 4), 3) == (4, 0, 0, 0)
+    assert views.slid((1, 2, 3, 4), 9) == (0, 0, 0, 0)  # a tab that was away a long time
+    assert views.slid([1, 2], 0) == (1, 2)
+    assert views.slid((1, 2), -1) == (1, 2)  # the clock went back: nothing moves
+
+
+def test_a_chart_knows_its_newest_minute_so_a_page_can_tell_a_slide_from_news() -> None:
+    series = [(60 * m, m % 3) for m in range(100, 160)]
+    chart = views.activity_chart(series, UTC)
+    assert chart.end == 60 * 159
+    later = views.activity_chart([*series[2:], (60 * 160, 0), (60 * 161, 0)], UTC)
+    assert later.counts == views.slid(chart.counts, (later.end - chart.end) // 60)
+    news = views.activity_chart([*series[2:], (60 * 160, 0), (60 * 161, 4)], UTC)
+    assert news.counts != views.slid(chart.counts, (news.end - chart.end) // 60)
+
+
 def test_activity_chart_labels_each_minute_and_sums_the_hour() -> None:
     series = [(HOUR_START + 60 * n, n % 3) for n in range(60)]
     chart = views.activity_chart(series, UTC)
