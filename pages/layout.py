@@ -281,6 +281,10 @@ setInterval(render, 1000);
 // nothing. Mirrors livewatch.hub.views.slid. `labels`, when given, are minutes ("HH:MM").
 const slides = new Map();  // chart element id -> {step, end, counts, labels, drawn}
 window.lwSlide = (id, step, end, counts, labels) => {
+  // Labels come only with a new minute; otherwise a chart of minutes labels them itself.
+  if (labels === undefined && slides.get(id)?.labels) {
+    labels = counts.map((_, i) => minute(end - (counts.length - 1 - i) * step));
+  }
   slides.set(id, { step, end, counts, labels, drawn: false });
   slide();
 };

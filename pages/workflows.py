@@ -128,10 +128,10 @@ class ActivityView:
         moved = (chart.end - before.end) // step
         if not force and chart.counts == views.slid(before.counts, moved):
             return  # once a minute the bars move left under new labels: the browser does that
-        counts, labels = json.dumps(chart.counts), json.dumps(chart.labels)
-        self.chart.client.run_javascript(
-            f"window.lwSlide({self.chart.id}, {step}, {chart.end}, {counts}, {labels})"
-        )
+        args = [self.chart.id, step, chart.end, list(chart.counts)]
+        if force or chart.end != before.end:  # else the browser has this minute's labels
+            args.append(list(chart.labels))
+        self.chart.client.run_javascript(f"window.lwSlide({json.dumps(args)[1:-1]})")
 
     def show_total(self) -> None:
         self.total.text = self.shown.total_text
