@@ -26,7 +26,7 @@ SOCKET_PATH = "/_nicegui_ws/socket.io"
 PROBE_EVERY_S = 15.0
 # What a pushed activity chart carries (its total's label, the chart, new bars): counted apart,
 # since it comes every 5 s whatever changed.
-CHART_MARKERS = ('"activity-total"', '"activity-chart"', "lwSlide")
+CHART_MARKERS = ('"activity-total"', '"activity-chart"', "lwActivity")
 ELEMENTS = re.compile(r"parseElements\(String\.raw`(.*?)`\)", re.S)
 
 

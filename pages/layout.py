@@ -312,6 +312,18 @@ function slide() {
   }
 }
 setInterval(slide, 1000);
+
+// The dashboard's activity chart and its total: the same for every tab in a time zone, so one
+// message serves them all (pages/workflows.py ChartClock). `total` is null when unchanged.
+window.lwActivity = (step, end, counts, labels, total, text) => {
+  const chart = document.querySelector('[data-testid="activity-chart"]');
+  if (chart) window.lwSlide(Number(chart.id.slice(1)), step, end, counts, labels ?? undefined);
+  if (total === null) return;
+  for (const el of document.querySelectorAll('[data-testid="activity-total"]')) {
+    el.textContent = text;
+    el.dataset.total = total;
+  }
+};
 document.addEventListener("DOMContentLoaded", () => {
   const dark = localStorage.getItem(DARK_KEY);
   if (dark !== null) Quasar.Dark.set(dark === "1");

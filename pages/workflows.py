@@ -109,29 +109,46 @@ class ActivityView:
         async def join() -> None:
             self.tz = await browser_timezone(client)
             if not client.is_deleted:  # its minutes as the browser's clock shows them
-                self.refresh(views.activity_chart(self.activity.series(), self.tz), force=True)
+                client.run_javascript(self.refresh(self.chart_now(), force=True) or "")
+                # What the clock sent to many tabs at once is not in a reconnect's replay.
+                on_reconnect(client, lambda: client.run_javascript(self.resend()))
                 CHARTS.add(self, client)
 
         background_tasks.create(join(), name=f"activity chart for {client.id}")
 
-    def refresh(self, chart: views.ActivityChart, *, force: bool = False) -> None:
+    def chart_now(self) -> views.ActivityChart:
+        return views.activity_chart(self.activity.series(), self.tz)
+
+    def resend(self) -> str:
+        return self.refresh(self.shown, force=True) or ""
+
+    def refresh(self, chart: views.ActivityChart, *, force: bool = False) -> str | None:
+        """Keep `chart` as this tab's; the `lwActivity` call that shows it in the browser, or
+        None when the browser shows it already (its bars move left by themselves)."""
         if chart == self.shown and not force:
-            return
+            return None
         before, self.shown = self.shown, chart
-        if chart.total != before.total:
-            self.show_total()
-        # Keep the element's options true for any full render, without sending them now.
+        # Keep the element's options true for any full render, without sending them now. The
+        # total's text is set by the same call in the browser: the label, rendered once,
+        # keeps its first text on the server.
         with self.chart.props.suspend_updates():
             self.chart.options["xAxis"]["data"] = list(chart.labels)
             self.chart.options["series"][0]["data"] = list(chart.counts)
         step = self.activity.bucket_s
+        new_total = force or chart.total != before.total
         moved = (chart.end - before.end) // step
-        if not force and chart.counts == views.slid(before.counts, moved):
-            return  # once a minute the bars move left under new labels: the browser does that
-        args = [self.chart.id, step, chart.end, list(chart.counts)]
-        if force or chart.end != before.end:  # else the browser has this minute's labels
-            args.append(list(chart.labels))
-        self.chart.client.run_javascript(f"window.lwSlide({json.dumps(args)[1:-1]})")
+        if not new_total and chart.counts == views.slid(before.counts, moved):
+            return None
+        args = [
+            step,
+            chart.end,
+            list(chart.counts),
+            # Within a minute the browser has its labels; a chart of minutes makes its own.
+            list(chart.labels) if force or chart.end != before.end else None,
+            chart.total if new_total else None,
+            chart.total_text,
+        ]
+        return f"window.lwActivity({json.dumps(args)[1:-1]})"
 
     def show_total(self) -> None:
         self.total.text = self.shown.total_text
@@ -140,7 +157,8 @@ class ActivityView:
 
 class ChartClock:
     """One timer for every open activity chart, not one per tab: every CHART_SECONDS it reads
-    the counts once, makes the bars once per time zone, and hands each tab its chart."""
+    the counts once, makes the bars once per time zone, and sends each distinct chart to all
+    the tabs that need it in one message (NiceGUI's outbox would encode it once per tab)."""
 
     def __init__(self) -> None:
         self.views: dict[ActivityView, Client] = {}
@@ -158,14 +176,23 @@ class ChartClock:
             live = [v for v, c in list(self.views.items()) if not c.is_deleted]
             charts: dict[Any, views.ActivityChart] = {}
             series = live[0].activity.series() if live else []
+            shared: dict[str, list[str]] = {}  # per call, the tabs of one message
             for view in live:
                 key = view.tz.utcoffset(None) if view.tz is not None else None
                 if key not in charts:
                     charts[key] = views.activity_chart(series, view.tz)
                 try:
-                    view.refresh(charts[key])
+                    client = self.views[view]
+                    # A tab without its socket is sent its chart again when it reconnects.
+                    if (code := view.refresh(charts[key])) and client.has_socket_connection:
+                        shared.setdefault(code, []).append(client.id)
                 except Exception:  # one broken tab must not stop the others
                     log.exception("[PAGES] an activity chart failed to update")
+            for code, tabs in shared.items():
+                try:
+                    await run_in_tabs(code, tabs)
+                except Exception:  # tabs gone meanwhile must not stop the clock
+                    log.exception("[PAGES] the shared activity chart failed to send")
 
 
 CHARTS = ChartClock()

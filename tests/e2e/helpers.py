@@ -55,7 +55,7 @@ def chart_bars(page: Page) -> list[int]:
 
 
 # What a chart push carries: the total's label, the chart element, or new bars for it.
-CHART_MARKERS = ('"activity-total"', '"activity-chart"', "lwSlide")
+CHART_MARKERS = ('"activity-total"', '"activity-chart"', "lwActivity")
 
 
 def is_chart_frame(payload: str | bytes) -> bool:

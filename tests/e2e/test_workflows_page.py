@@ -85,6 +85,32 @@ def test_the_activity_chart_counts_the_changes_of_the_last_hour(
     screenshot(page, "workflows")
 
 
+def test_every_tab_gets_the_new_bars_from_one_shared_message(
+    server: LiveServer, page: Page
+) -> None:
+    tabs = [page, page.context.new_page()]
+    pushes: list[list[str]] = [[], []]
+    for tab, seen in zip(tabs, pushes, strict=True):
+        tab.on(
+            "websocket",
+            lambda ws, seen=seen: ws.on(
+                "framereceived",
+                lambda p, seen=seen: seen.append(str(p)) if "lwActivity" in str(p) else None,
+            ),
+        )
+        tab.goto(server.url)
+        expect_live(tab)
+    before = [activity_total(tab) for tab in tabs]
+    for adw_id in ("a1f3c9e2", "b84a1f6c", "f61d3e28"):
+        server.agents.update(adw_id)
+    for tab, was in zip(tabs, before, strict=True):
+        assert eventually(lambda tab=tab, was=was: activity_total(tab) >= was + 3, timeout=8)
+        assert eventually(lambda tab=tab: sum(chart_bars(tab)) == activity_total(tab), timeout=2)
+    # The clock's message, not each tab's own: no outbox id, and the same text in both.
+    shared = [[p for p in seen if '"_id"' not in p] for seen in pushes]
+    assert shared[0] and shared[0][-1] == shared[1][-1]
+
+
 def test_a_new_workflow_appears_within_a_second(server: LiveServer, page: Page) -> None:
     other_tab = page.context.new_page()
     for tab in (page, other_tab):
