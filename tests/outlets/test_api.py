@@ -98,8 +98,12 @@ async def test_bad_state_files_become_error_rows_and_others_keep_updating(
             (server.agents_dir / adw_id / "adw_state.json").write_bytes(body)
         huge = server.agents_dir / "huge00001"
         huge.mkdir()
-        with (huge / "adw_state.json").open("wb") as f:
+        # Made beside the agents dir and moved in whole: created in place, it is empty for a
+        # moment, and a read then rightly says "empty" before it says "too large".
+        outside = server.agents_dir.parent / "huge_state.json"
+        with outside.open("wb") as f:
             f.truncate(60 * 1024 * 1024)
+        os.replace(outside, huge / "adw_state.json")
         names = {*bad, "huge00001"}
         message = await recv_until(ws, lambda m: names <= set(by_id(m)))
         for name in names:
