@@ -54,9 +54,9 @@ class _UntimedWaitFor:
 
 def untime_outbox_idle_wait() -> bool:
     """Apply the patch where NiceGUI's outbox is the code it was written for; say whether."""
-    source = inspect.getsource(nicegui_outbox)
     if isinstance(nicegui_outbox.asyncio, _UntimedWaitFor):
         return True
+    source = inspect.getsource(nicegui_outbox)
     if source.count("wait_for(") != 1 or IDLE_WAIT not in source:
         log.warning("[PAGES] NiceGUI's outbox changed: its idle wait is left as it is")
         return False

@@ -278,14 +278,11 @@ setInterval(render, 1000);
 
 // Bar charts of counts per time bucket (the activity chart, the events pulse) move left here
 // as time passes: the server sends a chart only when its counts change, so an idle tab is sent
-// nothing. Mirrors livewatch.hub.views.slid. `labels`, when given, are minutes ("HH:MM").
-const slides = new Map();  // chart element id -> {step, end, counts, labels, drawn}
-window.lwSlide = (id, step, end, counts, labels) => {
-  // Labels come only with a new minute; otherwise a chart of minutes labels them itself.
-  if (labels === undefined && slides.get(id)?.labels) {
-    labels = counts.map((_, i) => minute(end - (counts.length - 1 - i) * step));
-  }
-  slides.set(id, { step, end, counts, labels, drawn: false });
+// nothing. Mirrors livewatch.hub.views.slid. A `clock` chart's buckets are minutes, labelled
+// "HH:MM" on the browser's clock.
+const slides = new Map();  // chart element id -> {step, end, counts, clock, drawn}
+window.lwSlide = (id, step, end, counts, clock = false) => {
+  slides.set(id, { step, end, counts, clock, drawn: false });
   slide();
 };
 const minute = (s) => new Date(s * 1000).toTimeString().slice(0, 5);
@@ -298,27 +295,26 @@ function slide() {
     const steps = Math.min(Math.round((current - s.end) / s.step), s.counts.length);
     if (steps > 0) {
       s.counts = s.counts.slice(steps).concat(new Array(steps).fill(0));
-      if (s.labels) {
-        const fresh = (_, i) => minute(current - (steps - 1 - i) * s.step);
-        s.labels = s.labels.slice(steps).concat(Array.from({ length: steps }, fresh));
-      }
       s.end = current;
       s.drawn = false;
     }
     if (s.drawn || !el.chart) continue;  // ECharts may not be up yet: drawn at the next tick
-    el.chart.setOption(s.labels ? { xAxis: { data: s.labels }, series: [{ data: s.counts }] }
-                                : { series: [{ data: s.counts }] });
+    const option = { series: [{ data: s.counts }] };
+    if (s.clock) {
+      const n = s.counts.length;
+      option.xAxis = { data: s.counts.map((_, i) => minute(s.end - (n - 1 - i) * s.step)) };
+    }
+    el.chart.setOption(option);
     s.drawn = true;
   }
 }
 setInterval(slide, 1000);
 
 // The dashboard's activity chart and its total: the same for every tab in a time zone, so one
-// message serves them all (pages/workflows.py ChartClock). `total` is null when unchanged.
-window.lwActivity = (step, end, counts, labels, total, text) => {
+// message serves them all (pages/workflows.py ChartClock).
+window.lwActivity = (step, end, counts, total, text) => {
   const chart = document.querySelector('[data-testid="activity-chart"]');
-  if (chart) window.lwSlide(Number(chart.id.slice(1)), step, end, counts, labels ?? undefined);
-  if (total === null) return;
+  if (chart) window.lwSlide(Number(chart.id.slice(1)), step, end, counts, true);
   for (const el of document.querySelectorAll('[data-testid="activity-total"]')) {
     el.textContent = text;
     el.dataset.total = total;

@@ -109,23 +109,18 @@ class ActivityView:
         async def join() -> None:
             self.tz = await browser_timezone(client)
             if not client.is_deleted:  # its minutes as the browser's clock shows them
-                client.run_javascript(self.refresh(self.chart_now(), force=True) or "")
+                self.refresh(views.activity_chart(self.activity.series(), self.tz))
+                client.run_javascript(self.call())
                 # What the clock sent to many tabs at once is not in a reconnect's replay.
-                on_reconnect(client, lambda: client.run_javascript(self.resend()))
+                on_reconnect(client, lambda: client.run_javascript(self.call()))
                 CHARTS.add(self, client)
 
         background_tasks.create(join(), name=f"activity chart for {client.id}")
 
-    def chart_now(self) -> views.ActivityChart:
-        return views.activity_chart(self.activity.series(), self.tz)
-
-    def resend(self) -> str:
-        return self.refresh(self.shown, force=True) or ""
-
-    def refresh(self, chart: views.ActivityChart, *, force: bool = False) -> str | None:
-        """Keep `chart` as this tab's; the `lwActivity` call that shows it in the browser, or
-        None when the browser shows it already (its bars move left by themselves)."""
-        if chart == self.shown and not force:
+    def refresh(self, chart: views.ActivityChart) -> str | None:
+        """Keep `chart` as this tab's; the call that shows it in the browser, or None when the
+        browser shows it already (its bars move left, under its own minute labels)."""
+        if chart == self.shown:
             return None
         before, self.shown = self.shown, chart
         # Keep the element's options true for any full render, without sending them now. The
@@ -134,21 +129,16 @@ class ActivityView:
         with self.chart.props.suspend_updates():
             self.chart.options["xAxis"]["data"] = list(chart.labels)
             self.chart.options["series"][0]["data"] = list(chart.counts)
-        step = self.activity.bucket_s
-        new_total = force or chart.total != before.total
-        moved = (chart.end - before.end) // step
-        if not new_total and chart.counts == views.slid(before.counts, moved):
+        moved = (chart.end - before.end) // self.activity.bucket_s
+        if chart.total == before.total and chart.counts == views.slid(before.counts, moved):
             return None
-        args = [
-            step,
-            chart.end,
-            list(chart.counts),
-            # Within a minute the browser has its labels; a chart of minutes makes its own.
-            list(chart.labels) if force or chart.end != before.end else None,
-            chart.total if new_total else None,
-            chart.total_text,
-        ]
-        return f"window.lwActivity({json.dumps(args)[1:-1]})"
+        return self.call()
+
+    def call(self) -> str:
+        """The `lwActivity` call that shows this tab's chart and total in the browser."""
+        chart = self.shown
+        args = [self.activity.bucket_s, chart.end, list(chart.counts), chart.total]
+        return f"window.lwActivity({json.dumps([*args, chart.total_text])[1:-1]})"
 
     def show_total(self) -> None:
         self.total.text = self.shown.total_text
