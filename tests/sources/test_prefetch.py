@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -113,6 +114,19 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
     except (OSError, IndexError):
         return False
+
+
+def test_the_scan_processes_yield_the_cores_to_the_server(tmp_path: Path) -> None:
+    AgentsWriter(tmp_path).write("aaaa1111")
+    first_scan = prefetch.start(Settings(agents_dir=tmp_path))
+    assert first_scan is not None and first_scan() is not None
+    workers = list(first_scan._executor._processes)
+    here = os.getpriority(os.PRIO_PROCESS, 0)
+    try:
+        niceness = {os.getpriority(os.PRIO_PROCESS, pid) for pid in workers}
+    finally:
+        first_scan.close()
+    assert workers and niceness == {min(19, here + prefetch.SCAN_NICENESS)}
 
 
 def test_the_scan_processes_end_with_a_killed_server(tmp_path: Path) -> None:

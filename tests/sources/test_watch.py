@@ -323,7 +323,9 @@ async def test_a_result_line_brings_its_workflow_up_to_date_within_a_second(
         agents.stream("aaaa1111", "sdlc_planner", [result_line(0.42)])
         written = time.monotonic()
         while (hub.workflows.get("aaaa1111") or {}).get("cost_usd") != 0.42:
-            assert time.monotonic() - written < 2.5, "not within the 1 s re-read (5 s is growth's)"
+            # 1 s is the bound; 4 s leaves a loaded machine room, and is still short of the
+            # 5 s a workflow whose transcript only grew waits.
+            assert time.monotonic() - written < 4.0, "not within the 1 s re-read (5 s is growth's)"
             await asyncio.sleep(0.02)
     finally:
         stop.set()

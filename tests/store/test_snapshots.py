@@ -71,6 +71,15 @@ def test_unreadable_rows_are_skipped_then_deleted(store: EventStore, db: Path) -
         assert connection.execute("SELECT key FROM snapshots").fetchall() == [("aaaa1111",)]
 
 
+def test_a_record_with_a_huge_number_is_read_back_whole(store: EventStore) -> None:
+    # orjson, a faster parser than pydantic's, would turn this number into a float.
+    huge = workflow("aaaa1111", issue_number=2**70 + 1)
+    first = kept(store)
+    first.save_all([huge, workflow("bbbb2222")])
+    first.close()
+    assert kept(store).load() == [huge, workflow("bbbb2222")]
+
+
 def test_an_unwritable_table_keeps_the_changes_and_retries(store: EventStore) -> None:
     with store.engine.begin() as connection:
         snapshots.drop(connection)
