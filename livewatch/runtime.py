@@ -178,6 +178,11 @@ class Runtime:
                 check=Workflow.model_validate,
             )
 
+    @property
+    def verifying(self) -> bool:
+        """The first pass is under way: the list served is not yet checked against the disk."""
+        return bool(getattr(self.workflow_watcher, "verifying", False))
+
     def prime(self, first_scan: FirstScan | None = None) -> None:
         """Read the first snapshot before the port opens, so no client sees an empty list.
 

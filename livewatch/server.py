@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import socket
@@ -21,12 +22,14 @@ from livewatch.security.access import AccessMiddleware, AccessPolicy
 from livewatch.settings import Settings
 from livewatch.sources import hooks, routes
 from livewatch.sources.prefetch import FirstScan
+from livewatch.supervision import sleep_unless
 
 log = logging.getLogger("livewatch")
 
 # Applies to every WebSocket, NiceGUI's socket.io too; /ws/* enforce their own 64 KB limit.
 MAX_WS_FRAME = 1024 * 1024
 WS_PING_S = 60.0
+FIRST_PASS_POLL_S = 0.5
 
 
 def create(settings: Settings, *, demo: bool = False) -> runtime.Runtime:
@@ -58,6 +61,8 @@ def create(settings: Settings, *, demo: bool = False) -> runtime.Runtime:
     hooks_api.install(rt, read=hooks.read_hook, link=hooks.WorkflowLinker(rt.hub.workflows).link)
     app.on_startup(rt.start)
     app.on_startup(freeze_start_up_heap)
+    freeze_later = functools.partial(freeze_first_pass, lambda: rt.verifying)
+    app.on_startup(lambda: rt.spawn("heap freeze", freeze_later))
     if demo:
         simulator = Simulator(settings.agents_dir)
         app.on_startup(lambda: rt.spawn("demo simulator", simulator.run))
@@ -79,6 +84,20 @@ def freeze_start_up_heap() -> None:
     start-up leaves, which then stay.
     """
     gc.freeze()
+
+
+async def freeze_first_pass(verifying: Callable[[], bool], stop: asyncio.Event) -> None:
+    """Freeze again once the first pass is done: what it loaded (every transcript's events, the
+    list it checked) lives as long as the start-up heap did.
+
+    Left in the collector's sight, each full collection walked it: 100 to 240 ms with the event
+    loop stopped, several times while 100 tabs opened, at 10,000 workflows.
+    """
+    while verifying():
+        if await sleep_unless(stop, FIRST_PASS_POLL_S):
+            return
+    gc.freeze()
+    await stop.wait()  # once per process: a return would be restarted
 
 
 def run(
