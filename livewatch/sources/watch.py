@@ -105,7 +105,7 @@ class WorkflowWatcher:
         self.events = 0
         self.corrections = 0
         self.last_event_ts: float | None = None
-        self.last_reconcile_s = 0.0  # how long the last full rescan took
+        self.last_reconcile_s = 0.0  # how long the last full pass took (transcripts, scan)
         self._retries: set[asyncio.Task[None]] = set()
         # Re-reads run in threads and come from several loops (events, torn-write retries, the
         # stall check): one at a time, so each applies in the order it read. Two at once could
@@ -217,6 +217,10 @@ class WorkflowWatcher:
         then re-read: those are left alone (else the pass would revert them until the next
         one). `fresh` collects them from an earlier moment than this call (`prime`).
         """
+        # The whole pass is timed, transcripts too, since it spaces the next (RECONCILE_DUTY).
+        # Timing the scan alone, a first start's (done in the scan processes long before, so
+        # only joined here: 0.1 s) brought a full pass back 100 s later: ~20 CPU-s at 10,000.
+        started = time.monotonic()
         if self.transcripts is not None:
             # The result lines this reads need no re-read of their workflows: the scan below
             # reads them all. (At a first start that is every finished workflow's last line.)
@@ -227,7 +231,6 @@ class WorkflowWatcher:
                 self._scan_follows = False
         fresh = self._collect_fresh() if fresh is None else fresh
         try:
-            started = time.monotonic()
             records = await asyncio.to_thread(scanned) if scanned is not None else None
             if records is None:  # none given, or the scan processes failed
                 records = await asyncio.to_thread(self._scan)

@@ -80,6 +80,28 @@ async def test_reconciliation_repairs_what_events_missed(tmp_path: Path) -> None
     assert [r["adw_id"] for r in hub.workflows.records()] == ["aaaa1111"]
 
 
+async def test_a_pass_is_timed_whole_so_the_next_one_is_spaced_by_its_cost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A first start's scan is done in the scan processes and only joined here; the transcripts
+    # read meanwhile are most of the pass. Timed by the join, the next full pass came at once.
+    AgentsWriter(tmp_path).write("aaaa1111")
+    hub = Hub.create()
+    watcher = watcher_for(tmp_path, hub)
+    watcher.transcripts = TranscriptFeed(tmp_path, hub.events)
+    watcher.prime()
+    catch_up = watcher.transcripts.catch_up
+
+    async def slow_catch_up() -> int:
+        await asyncio.sleep(0.3)
+        return await catch_up()
+
+    monkeypatch.setattr(watcher.transcripts, "catch_up", slow_catch_up)
+    scanned_elsewhere = hub.workflows.records
+    await watcher.reconcile(scanned_elsewhere)
+    assert watcher.last_reconcile_s >= 0.3
+
+
 async def test_supervise_restarts_a_crashed_loop_with_backoff(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
