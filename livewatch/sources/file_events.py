@@ -60,9 +60,13 @@ class FileEvents:
         ignore_permission_denied: bool = False,
         python_only: bool = False,
         gathered_suffix: str | None = None,
+        shallow: bool = False,
+        niceness: int = 0,
     ) -> None:
         self.path = path
         self._options: dict[str, Any] = {
+            "shallow": shallow,
+            "niceness": niceness,
             "gathered_suffix": gathered_suffix,
             "debounce": debounce_ms,
             "step": step_ms,
@@ -93,8 +97,11 @@ class FileEvents:
         step_ms: int,
         force_polling: bool = False,
         ignore_permission_denied: bool = False,
+        shallow: bool = False,
+        niceness: int = 0,
     ) -> FileEvents:
-        """The watch on an agents dir, started (the same options wherever it is started)."""
+        """The watch on an agents dir, started (the same options wherever it is started);
+        `shallow`: only the dir and its workflow folders (see `watch_child.watch_shallow`)."""
         return cls(
             agents_dir,
             debounce_ms=debounce_ms,
@@ -104,6 +111,8 @@ class FileEvents:
             ignore_permission_denied=ignore_permission_denied,
             # Transcripts are paced by `debounce_ms`; other changes go after one quiet step.
             gathered_suffix=f"{os.sep}{RAW_OUTPUT_FILE}",
+            shallow=shallow,
+            niceness=niceness,
         ).start()
 
     def start(self) -> FileEvents:
@@ -125,6 +134,11 @@ class FileEvents:
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Block until the watches are in place (or setting them up failed)."""
         return self._ready.wait(timeout)
+
+    @property
+    def failed(self) -> bool:
+        """Setting the watches up failed (`ready()` raises why)."""
+        return self._setup_error is not None
 
     async def ready(self) -> None:
         """Wait until the watches are in place; raises what setting them up raised."""

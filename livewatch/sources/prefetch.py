@@ -26,7 +26,7 @@ from pathlib import Path
 
 from livewatch.settings import Settings
 from livewatch.sources import workflows
-from livewatch.sources.file_events import FileEvents
+from livewatch.sources.staged_events import StagedFileEvents, WatchEvents
 
 log = logging.getLogger("livewatch")
 
@@ -59,7 +59,7 @@ class FirstScan:
         # and the watches have the cores; the list served first is the stored one.
         self._names = names
         self._first = None if deferred else self._submit(names)
-        self.events: FileEvents | None = None  # the watch, when it was started here
+        self.events: WatchEvents | None = None  # the watch, when it was started here
 
     def _submit(self, names: list[str]) -> list[Future[Records]]:
         # Contiguous shares, so the records come back already in order.
@@ -97,7 +97,7 @@ class FirstScan:
             return lambda: None
         return lambda: _joined(futures)
 
-    def take_events(self) -> FileEvents | None:
+    def take_events(self) -> WatchEvents | None:
         """The watch started here, handed over (it is the taker's to close from then on)."""
         events, self.events = self.events, None
         return events
@@ -150,7 +150,7 @@ def start(settings: Settings) -> FirstScan | None:
     scan = FirstScan(settings, names, deferred=has_stored_list(settings))
     if agents_dir.is_dir():
         # After the fork, so the scan processes hold no pipe of the watch's.
-        scan.events = FileEvents.for_workflows(
+        scan.events = StagedFileEvents.for_workflows(
             agents_dir, debounce_ms=settings.debounce_ms, step_ms=settings.step_ms
         )
     return scan

@@ -32,6 +32,7 @@ from livewatch.sources.routes import (
     introspect_target,
     introspect_target_async,
 )
+from livewatch.sources.staged_events import WatchEvents
 from livewatch.sources.transcript_feed import TranscriptFeed, is_transcript
 from livewatch.supervision import sleep_unless
 
@@ -111,7 +112,7 @@ class WorkflowWatcher:
         # stall check): one at a time, so each applies in the order it read. Two at once could
         # finish out of order, and an older read would hide a newer one until the next write.
         self._refreshing = asyncio.Lock()
-        self._events: FileEvents | None = None  # started by `prime`, taken by the first session
+        self._events: WatchEvents | None = None  # started by `prime`, taken by the first session
         # True until a scan begun after the watches went up has checked the list.
         self.verifying = False
         self._first_scan: FirstScan | Scanned | None = None  # the scan `prime` did not wait for
@@ -364,15 +365,11 @@ class WorkflowWatcher:
         stalls = asyncio.create_task(self._stall_loop(stop, session_end))
         events, self._events = self._events or self._file_events(), None
         closer = asyncio.create_task(_close_on(events, stop, session_end))
-        catch_up: asyncio.Task[None] | None = None
-        try:
-            # The watches are up before the catch-up scan starts, so a write made during the
-            # scan is never missed; the scan catches what came before them. Events are
-            # followed meanwhile: a write shows at once, not after seconds of scanning.
-            await events.ready()
+        if events.wait_ready(0):  # events flow already (at start-up, maybe a first stage's)
             self.verifying, self.state = True, "verifying"
-            catch_up = asyncio.create_task(self._catch_up())
-            catch_up.add_done_callback(lambda task: _end_if_failed(task, session_end))
+        catch_up = asyncio.create_task(self._verify_once_watched(events))
+        catch_up.add_done_callback(lambda task: _end_if_failed(task, session_end))
+        try:
             async for changes in events:
                 self.events += len(changes)
                 metrics.WATCHER_EVENTS.inc(len(changes))
@@ -398,13 +395,23 @@ class WorkflowWatcher:
                 raise
         finally:
             session_end.set()
-            if catch_up is not None:
-                catch_up.cancel()
+            catch_up.cancel()
             reconciler.cancel()
             touched.cancel()
             stalls.cancel()
             closer.cancel()
             events.close()
+
+    async def _verify_once_watched(self, events: WatchEvents) -> None:
+        """The catch-up pass, begun once every watch is up: a write made during its scan is
+        never missed, and the scan catches what came before. Events are followed meanwhile
+        (at start-up, those of a shallow first stage already), so a write shows at once."""
+        try:
+            await events.ready()
+        except Exception:
+            return  # the same error ends the iteration of `events`, which deals with it
+        self.verifying, self.state = True, "verifying"
+        await self._catch_up()
 
     def _split_transcripts(
         self, changes: set[tuple[watchfiles.Change, str]]
@@ -632,7 +639,7 @@ def _end_if_failed(task: asyncio.Task[None], session_end: asyncio.Event) -> None
         session_end.set()
 
 
-async def _close_on(events: FileEvents, *flags: asyncio.Event) -> None:
+async def _close_on(events: WatchEvents, *flags: asyncio.Event) -> None:
     """Close `events` when any of `flags` is set (or when cancelled)."""
     waits = [asyncio.ensure_future(flag.wait()) for flag in flags]
     try:
