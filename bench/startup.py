@@ -10,8 +10,13 @@ ways, `--starts` times each:
 - first start: no event database yet, so no last known list: the port opens after the scan;
 - restart: the database holds the last known list, served at once and verified behind it;
 - cold first start / cold restart: the same with the tree's file pages (and the database's)
-  evicted first (`posix_fadvise(DONTNEED)` on every file), as after a reboot. Directory
-  entries stay cached: dropping those takes `drop_caches`, which hits the whole machine.
+  evicted first (`posix_fadvise(DONTNEED)` on every file). Directory entries stay cached:
+  dropping those takes `drop_caches`, which hits the whole machine;
+- reboot restart, only when named in `--scenarios` (root): a restart after
+  `echo 3 > /proc/sys/vm/drop_caches`, every cache on the machine dropped, as after a reboot.
+
+A restart scenario run without a first start before it gets an unmeasured start first, to
+store the list it restarts from.
 
 Each start: a protocol-2 client connects the moment the port opens (spawn → its full list is
 "cold start"); from then on one workflow's state file is replaced every 100 ms for
@@ -53,6 +58,10 @@ from bench.stats import percentile
 WRITE_EVERY_S = 0.1
 LATE_S = 10.0  # a write not shown this long after the last one is counted as missed
 SCENARIOS = ("first start", "restart", "cold first start", "cold restart")
+# Only when asked for (root only; it drops every process's caches on the machine): a restart
+# after a reboot, with the folders' entries out of the kernel's cache too.
+REBOOT = "reboot restart"
+DROP_CACHES = Path("/proc/sys/vm/drop_caches")
 TARGET_P99_MS = 200.0
 TARGET_COLD_S = 2.0
 
@@ -87,6 +96,12 @@ def evict(paths: list[Path]) -> int:
         finally:
             os.close(fd)
     return evicted
+
+
+def drop_caches() -> None:
+    """Drop the page cache, directory entries and inodes, as a reboot leaves them."""
+    os.sync()
+    DROP_CACHES.write_text("3\n")
 
 
 def tree_files(agents_dir: Path) -> list[Path]:
@@ -214,8 +229,15 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
                     if "first" in scenario:
                         for path in root.glob(f"{variant}.db*"):
                             path.unlink()
+                    elif not db.exists():  # a restart needs a list stored by a start before
+                        warm_up = livewatch_server(tree.agents_dir, root, ["--db", str(db)])
+                        with python_path(pythonpath):
+                            asyncio.run(one_start(warm_up, mutator, tree.ids, rng, 0.0))
+                        warm_up.stop()
                     if "cold" in scenario:
                         evict([*files, *root.glob(f"{variant}.db*")])
+                    if scenario == REBOOT:
+                        drop_caches()
                     server = livewatch_server(tree.agents_dir, root, ["--db", str(db)])
                     start = one_start(server, mutator, tree.ids, rng, args.write_s)
                     try:
@@ -313,11 +335,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--scenarios",
         type=lambda text: [name.strip() for name in text.split(",")],
         default=list(SCENARIOS),
-        help=f"which to run, comma-separated (all: {', '.join(SCENARIOS)})",
+        help=f"which to run, comma-separated (all: {', '.join(SCENARIOS)}; "
+        f"also {REBOOT!r}, which needs root)",
     )
     args = parser.parse_args(argv)
-    if unknown := set(args.scenarios) - set(SCENARIOS):
+    if unknown := set(args.scenarios) - {*SCENARIOS, REBOOT}:
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    if REBOOT in args.scenarios and not os.access(DROP_CACHES, os.W_OK):
+        parser.error(f"{REBOOT!r} drops the kernel's caches: it needs root")
     defaults = (300, 1, 2.0) if args.quick else (10_000, 2, 5.0)
     for name, default in zip(("workflows", "starts", "write_s"), defaults, strict=True):
         if getattr(args, name) is None:
