@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,10 +16,8 @@ from sqlalchemy import inspect
 from store_helpers import event
 
 from livewatch.store import EventStore, database_url, migrate, open_engine
-from livewatch.store.database import MIGRATIONS, alembic_config, current_revision
+from livewatch.store.database import HEAD, MIGRATIONS, alembic_config, current_revision
 from livewatch.store.schema import metadata
-
-HEAD = "0006"
 
 
 def revision_of(path: Path) -> str | None:
@@ -36,6 +36,19 @@ def test_head_is_the_newest_revision() -> None:
     scripts = ScriptDirectory.from_config(alembic_config())
     assert scripts.get_current_head() == HEAD
     assert MIGRATIONS.is_dir() and (MIGRATIONS / "env.py").is_file()
+
+
+def test_a_database_at_head_is_opened_without_importing_alembic(tmp_path: Path) -> None:
+    migrate(open_engine(database_url(tmp_path / "a.db")))  # at head now
+    opens_again = (
+        "import sys; from livewatch.store import migrate, open_engine; "
+        f"migrate(open_engine({database_url(tmp_path / 'a.db')!r})); "
+        "print(any(name.split('.')[0] == 'alembic' for name in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", opens_again], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+    assert revision_of(tmp_path / "a.db") == HEAD
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
