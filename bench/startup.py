@@ -169,6 +169,22 @@ async def one_start(
     return result
 
 
+def started_once(
+    server: ServerProcess,
+    pythonpath: str | None,
+    mutator: Mutator,
+    ids: list[str],
+    rng: random.Random,
+    write_s: float,
+) -> Start:
+    """`one_start` of `server` with this PYTHONPATH; the server is stopped after it."""
+    try:
+        with python_path(pythonpath):
+            return asyncio.run(one_start(server, mutator, ids, rng, write_s))
+    finally:
+        server.stop()
+
+
 def _is_full_list(data: bytes, count: int) -> bool:
     return data.startswith(b'{"type":"snapshot"') and len(json.loads(data)["data"]) >= count
 
@@ -229,22 +245,16 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
                     if "first" in scenario:
                         for path in root.glob(f"{variant}.db*"):
                             path.unlink()
-                    elif not db.exists():  # a restart needs a list stored by a start before
-                        warm_up = livewatch_server(tree.agents_dir, root, ["--db", str(db)])
-                        with python_path(pythonpath):
-                            asyncio.run(one_start(warm_up, mutator, tree.ids, rng, 0.0))
-                        warm_up.stop()
+                    server = livewatch_server(tree.agents_dir, root, ["--db", str(db)])
+                    if "first" not in scenario and not db.exists():
+                        # A restart needs a list stored by a start before it: one unmeasured.
+                        started_once(server, pythonpath, mutator, tree.ids, rng, 0.0)
                     if "cold" in scenario:
                         evict([*files, *root.glob(f"{variant}.db*")])
                     if scenario == REBOOT:
                         drop_caches()
-                    server = livewatch_server(tree.agents_dir, root, ["--db", str(db)])
-                    start = one_start(server, mutator, tree.ids, rng, args.write_s)
-                    try:
-                        with python_path(pythonpath):
-                            starts[variant].append(asyncio.run(start))
-                    finally:
-                        server.stop()
+                    start = started_once(server, pythonpath, mutator, tree.ids, rng, args.write_s)
+                    starts[variant].append(start)
                     say(f"  {variant}, {scenario}: {brief(starts[variant][-1])}")
             for variant, done in starts.items():
                 results[variant][scenario] = summarize(done)

@@ -58,7 +58,7 @@ def health(rt: Runtime, started_at: float) -> tuple[bool, dict[str, Any]]:
         "workflows": len(hub.workflows),
         # True while the list served may still lag the disk: the last known records (or a
         # scan begun before the watches were up) until a scan begun after them checked it.
-        "verifying": bool(getattr(wf, "verifying", False)),
+        "verifying": rt.verifying,
         "routes": len(hub.routes),
         "last_change": _iso(hub.workflows.last_change_ts),
         "uptime_s": round(time.time() - started_at, 1),

@@ -86,17 +86,16 @@ class StagedFileEvents:
 async def _forward(events: FileEvents, merged: asyncio.Queue[object], *, fatal: bool) -> None:
     """Put `events`' batches in `merged`. The full watch's end (or error) ends the merged
     stream; the shallow stage's does not: the full watch decides about the tree."""
+    end: object = _END
     try:
         async for batch in events:
             merged.put_nowait(batch)
     except Exception as error:
-        if fatal:
-            merged.put_nowait(error)
-            return
-        log.info("[WATCH] the start-up's shallow watch ended (%r)", error)
-        return
+        end = error
     if fatal:
-        merged.put_nowait(_END)
+        merged.put_nowait(end)
+    elif end is not _END:
+        log.info("[WATCH] the start-up's shallow watch ended (%r)", end)
 
 
 # What a workflow watcher follows: one watch, or the start-up's two stages.

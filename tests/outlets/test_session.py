@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,31 +16,32 @@ from websockets.exceptions import ConnectionClosed
 from livewatch.testing import LiveServer
 
 
-def limited_server(tmp_path: Path, send_timeout_s: float) -> LiveServer:
+@contextlib.contextmanager
+def limited_server(tmp_path: Path, send_timeout_s: float) -> Iterator[LiveServer]:
     agents = tmp_path / "agents"
     agents.mkdir()
     limits = ["--queue-size", "4", "--send-timeout-s", str(send_timeout_s)]
     live = LiveServer(agents, args=["--heartbeat-s", "0.5", *limits])
     live.agents.write("aaaa1111", issue_number=1)
-    return live
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> LiveServer:
-    live = limited_server(tmp_path, send_timeout_s=1)
     live.start()
-    yield live
-    live.stop()
+    try:
+        yield live
+    finally:
+        live.stop()
 
 
 @pytest.fixture
-def patient_server(tmp_path: Path) -> LiveServer:
+def server(tmp_path: Path) -> Iterator[LiveServer]:
+    with limited_server(tmp_path, send_timeout_s=1) as live:
+        yield live
+
+
+@pytest.fixture
+def patient_server(tmp_path: Path) -> Iterator[LiveServer]:
     # A loaded CI machine can take over a second to parse an 800 KB list: a reader that
     # slow is still reading, so the bound it is held to must be wide of it.
-    live = limited_server(tmp_path, send_timeout_s=10)
-    live.start()
-    yield live
-    live.stop()
+    with limited_server(tmp_path, send_timeout_s=10) as live:
+        yield live
 
 
 def v2(server: LiveServer, path: str = "/ws/workflows", **query: object) -> str:
