@@ -96,14 +96,13 @@ async def test_bad_state_files_become_error_rows_and_others_keep_updating(
         for adw_id, body in bad.items():
             (server.agents_dir / adw_id).mkdir()
             (server.agents_dir / adw_id / "adw_state.json").write_bytes(body)
-        huge = server.agents_dir / "huge00001"
-        huge.mkdir()
-        # Made beside the agents dir and moved in whole: created in place, it is empty for a
-        # moment, and a read then rightly says "empty" before it says "too large".
-        outside = server.agents_dir.parent / "huge_state.json"
-        with outside.open("wb") as f:
+        # The whole workflow folder is made beside the agents dir and moved in: made in
+        # place, it is read first without its file ("missing"), or with it still empty.
+        outside = server.agents_dir.parent / "huge00001"
+        outside.mkdir()
+        with (outside / "adw_state.json").open("wb") as f:
             f.truncate(60 * 1024 * 1024)
-        os.replace(outside, huge / "adw_state.json")
+        os.replace(outside, server.agents_dir / "huge00001")
         names = {*bad, "huge00001"}
         message = await recv_until(ws, lambda m: names <= set(by_id(m)))
         for name in names:
